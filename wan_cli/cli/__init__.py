@@ -1,0 +1,1 @@
+"""Thin typer commands: parse flags into typed values, call the pipeline, choose the exit code."""

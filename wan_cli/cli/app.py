@@ -1,0 +1,98 @@
+"""The `wan` application: registers commands, turns errors into messages and exit codes.
+
+Only typer is imported here; each command imports what it needs when it runs, so `wan --help`
+stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from wan_cli import __version__
+from wan_cli.errors import ExitCode, WanError
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 success · 1 internal error · 2 usage/invalid input · 3 auth · "
+    "4 rejected by the API · 5 rate limited/quota · 6 service/network unavailable · "
+    "7 generated but not saved · 130 interrupted."
+)
+
+
+class WanGroup(TyperGroup):
+    """Turns every expected failure into one line on stderr and its exit code."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except WanError as error:
+            from wan_cli.output import get_output
+
+            get_output().error(_describe(error), hint=error.hint)
+            raise typer.Exit(int(error.exit_code)) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as error:
+            if _is_click_exception(error):
+                raise
+            if os.environ.get("WAN_DEBUG"):
+                raise
+            from wan_cli.output import get_output
+
+            get_output().error(
+                f"internal error: {type(error).__name__}: {error}",
+                hint="this is a bug: rerun with WAN_DEBUG=1 for the traceback and report it at "
+                "https://github.com/wan-cli/wan/issues",
+            )
+            raise typer.Exit(int(ExitCode.INTERNAL)) from None
+
+
+def _is_click_exception(error: Exception) -> bool:
+    from typer._click.exceptions import ClickException
+
+    return isinstance(error, ClickException)
+
+
+def _describe(error: WanError) -> str:
+    if error.request_id:
+        return f"{error.message} (request_id {error.request_id})"
+    return error.message
+
+
+app = typer.Typer(
+    cls=WanGroup,
+    name="wan",
+    help="Generate and edit images with wan2.6-image.\n\n" + EXIT_CODES_HELP,
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"wan {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Generate and edit images with wan2.6-image."""
+
+
+# -- commands -----------------------------------------------------------------------------
+# Each module below imports only typer at the top; the work is imported when a command runs.
+from wan_cli.cli import config_cmd, doctor  # noqa: E402
+
+app.add_typer(config_cmd.config_app, name="config")
+app.command("doctor")(doctor.doctor)

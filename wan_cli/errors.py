@@ -1,0 +1,145 @@
+"""The project's error types: the one place where a failure class meets an exit code.
+
+Every failure `wan` expects is a `WanError` subclass; the entry point turns it into a one-line
+message on stderr and its `exit_code`. Anything else is a bug (exit 1).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """The exit-code contract for scripts (documented in docs/output.md and `wan --help`)."""
+
+    OK = 0
+    INTERNAL = 1
+    USAGE = 2
+    AUTH = 3
+    REJECTED = 4
+    RATE_LIMITED = 5
+    UNAVAILABLE = 6
+    SAVE_FAILED = 7
+    INTERRUPTED = 130
+
+
+class WanError(Exception):
+    """An expected failure with a message for people and an exit code for scripts."""
+
+    exit_code: ExitCode = ExitCode.INTERNAL
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.code = code
+        self.request_id = request_id
+        self.status = status
+
+
+class UsageError(WanError):
+    """Bad flag or input; nothing was sent."""
+
+    exit_code = ExitCode.USAGE
+
+
+class ConfigError(UsageError):
+    """The config file is unreadable, corrupt, or a key/value is invalid."""
+
+
+class AuthError(WanError):
+    """No key, or the service refused it (401/403)."""
+
+    exit_code = ExitCode.AUTH
+
+
+class ApiRejected(WanError):
+    """The service rejected the request (400, invalid parameter, moderation)."""
+
+    exit_code = ExitCode.REJECTED
+
+
+class RateLimited(WanError):
+    """429 after retries, or out of quota / billing."""
+
+    exit_code = ExitCode.RATE_LIMITED
+
+
+class ServiceUnavailable(WanError):
+    """5xx, timeout, connection error, cut stream or unreadable answer after retries."""
+
+    exit_code = ExitCode.UNAVAILABLE
+
+
+class SaveFailed(WanError):
+    """The generation succeeded but one or more images could not be saved."""
+
+    exit_code = ExitCode.SAVE_FAILED
+
+
+class Interrupted(WanError):
+    """Ctrl-C."""
+
+    exit_code = ExitCode.INTERRUPTED
+
+
+# Service error codes whose class is not obvious from the HTTP status alone.
+MODERATION_CODES = frozenset({"DataInspectionFailed", "IPInfringementSuspect"})
+# 429 codes that mean quota or billing: retrying cannot help.
+QUOTA_CODES = frozenset(
+    {
+        "Throttling.AllocationQuota",
+        "PrepaidBillOverdue",
+        "PostpaidBillOverdue",
+        "CommodityNotPurchased",
+        "Arrearage",
+    }
+)
+AUTH_CODES = frozenset(
+    {"InvalidApiKey", "AccessDenied", "Model.AccessDenied", "AllocationQuota.FreeTierOnly"}
+)
+RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+
+def is_retryable(status: int, code: str | None) -> bool:
+    """Whether an HTTP error answer is worth sending again (nothing was generated or billed)."""
+    if status not in RETRYABLE_STATUSES:
+        return False
+    return not (status == 429 and code in QUOTA_CODES)
+
+
+def error_from_api(
+    status: int | None,
+    code: str | None,
+    message: str | None,
+    request_id: str | None = None,
+) -> WanError:
+    """Map a service error (HTTP status and/or the body's code) to the matching error class."""
+    text = message or (f"HTTP {status}" if status else "the service reported an error")
+    label = f"{code}: {text}" if code else text
+    kwargs = {"code": code, "request_id": request_id, "status": status}
+    if code in AUTH_CODES or status in (401, 403):
+        return AuthError(
+            label, hint="check the API key: `wan config set api-key` or WAN_API_KEY", **kwargs
+        )
+    if code in MODERATION_CODES:
+        return ApiRejected(label, hint="the prompt or an image was refused by moderation", **kwargs)
+    if code in QUOTA_CODES:
+        return RateLimited(label, hint="quota or billing: check your account", **kwargs)
+    if status == 429 or (code or "").startswith("Throttling"):
+        return RateLimited(label, hint="rate limited: wait and try again", **kwargs)
+    if status is not None and (status >= 500 or status == 408):
+        return ServiceUnavailable(label, hint="the service is unavailable: try again", **kwargs)
+    if status is not None and 400 <= status < 500:
+        return ApiRejected(label, **kwargs)
+    if code and (code.startswith("InternalError") or code in ("SystemError", "ModelUnavailable")):
+        return ServiceUnavailable(label, **kwargs)
+    return ApiRejected(label, **kwargs)

@@ -1,0 +1,148 @@
+"""The single sink for everything `wan` prints.
+
+Results go to stdout (saved paths, JSON documents); everything meant for people goes to stderr.
+Colour and live redraws are decided here, from the TTY and `NO_COLOR`/`TERM=dumb`, and never from
+`FORCE_COLOR`/`GITHUB_ACTIONS` (which typer/rich honour and which would put escape codes into
+piped output). Service-provided text is always escaped before it is shown.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+# C0/C1 control characters except tab and newline: never let service text drive the terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def sanitize(text: str) -> str:
+    """Remove terminal control sequences (ESC, BEL, CR…) from untrusted text."""
+    return _CONTROL.sub("", text)
+
+
+def escape_markup(text: str) -> str:
+    """Sanitize and escape rich markup, so `[bold]` in service text stays literal."""
+    from rich.markup import escape
+
+    return escape(sanitize(text))
+
+
+def color_allowed(stream: TextIO, env: dict[str, str] | os._Environ[str]) -> bool:
+    """Colour only for a real terminal, and never when NO_COLOR or TERM=dumb says no."""
+    if "NO_COLOR" in env or env.get("TERM") == "dumb":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+@dataclass
+class Output:
+    """Where and how to print: one per process, configured by the CLI's entry point."""
+
+    stdout: TextIO = field(default_factory=lambda: sys.stdout)
+    stderr: TextIO = field(default_factory=lambda: sys.stderr)
+    quiet: bool = False
+    verbose: bool = False
+    json_mode: bool = False
+    # None: decide from the stream and environment.
+    fancy: bool | None = None
+    _console: Console | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.fancy is None:
+            self.fancy = color_allowed(self.stderr, os.environ)
+
+    # -- stdout: results only -------------------------------------------------------------
+    def result(self, line: str) -> None:
+        self.stdout.write(line + "\n")
+        self.stdout.flush()
+
+    def result_json(self, document: Any) -> None:
+        pretty = bool(getattr(self.stdout, "isatty", lambda: False)())
+        text = json.dumps(document, indent=2 if pretty else None, ensure_ascii=False)
+        self.result(text)
+
+    # -- stderr: for people ---------------------------------------------------------------
+    @property
+    def console(self) -> Console:
+        """A rich console on stderr (created on first use: rich costs start-up time)."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(
+                file=self.stderr,
+                force_terminal=bool(self.fancy),
+                no_color=not self.fancy,
+                highlight=False,
+                soft_wrap=True,
+                color_system="auto" if self.fancy else None,
+            )
+        return self._console
+
+    def _plain(self, prefix: str, message: str) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        for line in sanitize(message).splitlines() or [""]:
+            self.stderr.write(f"{stamp} {prefix}{line}\n")
+        self.stderr.flush()
+
+    def info(self, message: str, *, markup: str | None = None) -> None:
+        """A progress or status line. `markup` is an already-escaped rich version of it."""
+        if self.quiet:
+            return
+        if self.fancy:
+            self.console.print(markup if markup is not None else escape_markup(message))
+        else:
+            self._plain("", message)
+
+    def detail(self, message: str) -> None:
+        """Request/response metadata, shown with -v only."""
+        if self.verbose and not self.quiet:
+            if self.fancy:
+                self.console.print(f"[dim]{escape_markup(message)}[/dim]")
+            else:
+                self._plain("debug: ", message)
+
+    def warn(self, message: str) -> None:
+        if self.quiet:
+            return
+        if self.fancy:
+            self.console.print(f"[yellow]warning:[/yellow] {escape_markup(message)}")
+        else:
+            self._plain("warning: ", message)
+
+    def error(self, message: str, *, hint: str | None = None) -> None:
+        """One line (plus an optional hint) on stderr; shown even with --quiet."""
+        if self.fancy:
+            self.console.print(f"[bold red]error:[/bold red] {escape_markup(message)}")
+            if hint:
+                self.console.print(f"  [dim]{escape_markup(hint)}[/dim]")
+        else:
+            self.stderr.write(f"error: {sanitize(message)}\n")
+            if hint:
+                self.stderr.write(f"  {sanitize(hint)}\n")
+            self.stderr.flush()
+
+
+_current: Output | None = None
+
+
+def get_output() -> Output:
+    """The process's output sink (a default one until the CLI configures it)."""
+    global _current
+    if _current is None:
+        _current = Output()
+    return _current
+
+
+def set_output(output: Output) -> Output:
+    global _current
+    _current = output
+    return output
