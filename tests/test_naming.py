@@ -1,0 +1,157 @@
+"""File names: slugs, stems, extensions, and publishing without ever overwriting."""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from wan_cli.naming import check_stem, claim_path, ext_for_mime, image_stem, slugify
+
+
+@pytest.mark.parametrize(
+    ("prompt", "expected"),
+    [
+        ("A cat on a skateboard", "a-cat-on-a-skateboard"),
+        ("  Hello,   WORLD!!  ", "hello-world"),
+        ("Café crème brûlée", "cafe-creme-brulee"),
+        ("Straße in Łódź", "strasse-in-lodz"),
+        ("Smørrebrød", "smorrebrod"),
+        ("一只猫 cat 🐱", "cat"),
+        ("一只猫", "image"),
+        ("", "image"),
+        ("!!!", "image"),
+        ("../../etc/passwd", "etc-passwd"),
+        ("x/y\\z:w*?", "x-y-z-w"),
+        ("ﬁne ｆｕｌｌｗｉｄｔｈ", "fine-fullwidth"),
+    ],
+)
+def test_slugify(prompt: str, expected: str) -> None:
+    assert slugify(prompt) == expected
+
+
+def test_slugify_cuts_at_a_word_boundary() -> None:
+    slug = slugify("the quick brown fox jumps over the lazy dog again and again")
+    assert slug == "the-quick-brown-fox-jumps-over-the-lazy"
+    assert len(slug) <= 40
+    assert slugify("one two three", max_len=7) == "one-two"
+    assert slugify("one two three", max_len=8) == "one-two"
+
+
+def test_slugify_cuts_a_single_long_word() -> None:
+    assert slugify("a" * 100) == "a" * 40
+    assert slugify("abcdefghij klm", max_len=5) == "abcde"
+
+
+def test_image_stem() -> None:
+    when = datetime(2025, 1, 2, 3, 4, 5)
+    assert image_stem("A red fox", when, 1) == "a-red-fox-20250102-030405-1"
+    assert image_stem("", when, 3) == "image-20250102-030405-3"
+    with pytest.raises(ValueError):
+        image_stem("x", when, 0)
+
+
+@pytest.mark.parametrize(
+    ("mime", "ext"),
+    [
+        ("image/png", "png"),
+        ("image/jpeg", "jpg"),
+        ("IMAGE/JPEG; charset=binary", "jpg"),
+        ("image/webp", "webp"),
+        ("image/bmp", "bmp"),
+        ("image/x-ms-bmp", "bmp"),
+        ("image/gif", "gif"),
+        ("text/html", None),
+        ("image/svg+xml", None),
+        ("", None),
+    ],
+)
+def test_ext_for_mime(mime: str, ext: str | None) -> None:
+    assert ext_for_mime(mime) == ext
+
+
+@pytest.mark.parametrize("stem", ["", ".", "..", ".hidden", "a/b", "..\\x", "a\x00b"])
+def test_unsafe_stems_are_refused(stem: str, tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        check_stem(stem)
+    source = tmp_path / "src"
+    source.write_bytes(b"x")
+    with pytest.raises(ValueError):
+        claim_path(tmp_path, stem, "png", source)
+
+
+def _temp(directory: Path, content: bytes) -> Path:
+    path = directory / f".part-{content.hex()}"
+    path.write_bytes(content)
+    return path
+
+
+def test_claim_publishes_and_removes_the_temp_file(tmp_path: Path) -> None:
+    source = _temp(tmp_path, b"one")
+    final = claim_path(tmp_path, "cat-1", "png", source)
+    assert final == tmp_path / "cat-1.png"
+    assert final.read_bytes() == b"one"
+    assert sorted(os.listdir(tmp_path)) == ["cat-1.png"]
+
+
+def test_claim_never_overwrites(tmp_path: Path) -> None:
+    (tmp_path / "cat-1.png").write_bytes(b"old")
+    (tmp_path / "cat-1-2.png").write_bytes(b"older")
+    final = claim_path(tmp_path, "cat-1", "png", _temp(tmp_path, b"new"))
+    assert final.name == "cat-1-3.png"
+    assert (tmp_path / "cat-1.png").read_bytes() == b"old"
+    assert (tmp_path / "cat-1-2.png").read_bytes() == b"older"
+    assert final.read_bytes() == b"new"
+    # Another extension is another name.
+    assert claim_path(tmp_path, "cat-1", "jpg", _temp(tmp_path, b"j")).name == "cat-1.jpg"
+
+
+def test_concurrent_claims_get_distinct_names(tmp_path: Path) -> None:
+    count = 16
+    barrier = threading.Barrier(count)
+    results: dict[int, Path] = {}
+    errors: list[BaseException] = []
+
+    def worker(i: int) -> None:
+        try:
+            source = _temp(tmp_path, f"content-{i}".encode())
+            barrier.wait()
+            results[i] = claim_path(tmp_path, "same", "png", source)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len({p.name for p in results.values()}) == count
+    for i, path in results.items():
+        assert path.read_bytes() == f"content-{i}".encode()
+    expected = {"same.png"} | {f"same-{n}.png" for n in range(2, count + 1)}
+    assert set(os.listdir(tmp_path)) == expected
+
+
+def test_fallback_without_hard_links(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Simulate a filesystem (FAT, some shares) that refuses hard links.
+    def no_link(src: object, dst: object) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_link)
+    (tmp_path / "dog-1.png").write_bytes(b"old")
+    final = claim_path(tmp_path, "dog-1", "png", _temp(tmp_path, b"new"))
+    assert final.name == "dog-1-2.png"
+    assert final.read_bytes() == b"new"
+    assert (tmp_path / "dog-1.png").read_bytes() == b"old"
+    assert sorted(os.listdir(tmp_path)) == ["dog-1-2.png", "dog-1.png"]
+
+
+def test_other_link_errors_propagate(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        claim_path(tmp_path, "x", "png", tmp_path / "missing")
+    assert os.listdir(tmp_path) == []

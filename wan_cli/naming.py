@@ -1,0 +1,176 @@
+"""File names for saved images: chosen by us, never taken from a URL, and never overwriting.
+
+The names are pure functions of the prompt, the time and the image's position. `claim_path` is the
+one function here that touches the disk: it publishes a finished temp file under the first free
+name, atomically, so two runs saving into the same directory at the same second never clobber
+each other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+import unicodedata
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+# Letters that NFKD does not decompose into ASCII but that have an obvious spelling.
+_TRANSLITERATE = str.maketrans(
+    {
+        "ß": "ss",
+        "æ": "ae",
+        "Æ": "AE",
+        "œ": "oe",
+        "Œ": "OE",
+        "ø": "o",
+        "Ø": "O",
+        "đ": "d",
+        "Đ": "D",
+        "ð": "d",
+        "Ð": "D",
+        "ł": "l",
+        "Ł": "L",
+        "þ": "th",
+        "Þ": "TH",
+        "ı": "i",
+    }
+)
+_NON_WORD = re.compile(r"[^a-z0-9]+")
+
+_EXT_BY_MIME = {
+    "image/png": "png",
+    "image/apng": "png",
+    "image/jpeg": "jpg",
+    "image/jpg": "jpg",
+    "image/pjpeg": "jpg",
+    "image/webp": "webp",
+    "image/bmp": "bmp",
+    "image/x-bmp": "bmp",
+    "image/x-ms-bmp": "bmp",
+    "image/gif": "gif",
+}
+
+# Enough for any sane number of runs in one second; beyond it something is wrong.
+_MAX_SUFFIX = 10_000
+
+# errno values meaning "this filesystem cannot make hard links" (FAT, some network shares).
+_NO_HARDLINKS = frozenset(
+    code
+    for code in (
+        errno.EPERM,
+        errno.EACCES,
+        errno.EXDEV,
+        errno.EMLINK,
+        errno.ENOSYS,
+        getattr(errno, "EOPNOTSUPP", None),
+        getattr(errno, "ENOTSUP", None),
+    )
+    if code is not None
+)
+
+
+def slugify(prompt: str, max_len: int = 40) -> str:
+    """Lowercase ASCII words of the prompt joined by '-', at most `max_len` characters.
+
+    Accented letters lose their accents (é → e, ß → ss); other scripts (CJK, emoji…) are
+    dropped. A prompt with nothing left becomes "image". Cuts at a word boundary when it can.
+    """
+    ascii_text = (
+        unicodedata.normalize("NFKD", prompt.translate(_TRANSLITERATE))
+        .encode("ascii", "ignore")
+        .decode("ascii")
+        .lower()
+    )
+    slug = _NON_WORD.sub("-", ascii_text).strip("-")
+    if len(slug) > max_len:
+        cut = slug[: max_len + 1]
+        # Keep whole words when the cut lands mid-word and an earlier boundary exists.
+        slug = cut[: cut.rindex("-")] if "-" in cut else slug[:max_len]
+        slug = slug.strip("-")
+    return slug or "image"
+
+
+def image_stem(prompt: str, when: datetime, index: int) -> str:
+    """`{slug}-{YYYYmmdd-HHMMSS}-{index}`; `index` is 1-based (pass ImageRef.index + 1)."""
+    if index < 1:
+        raise ValueError(f"image index is 1-based, got {index}")
+    return f"{slugify(prompt)}-{when:%Y%m%d-%H%M%S}-{index}"
+
+
+def ext_for_mime(mime: str) -> str | None:
+    """The file extension (no dot) for an image MIME type, or None if it is not one we save."""
+    base = mime.split(";", 1)[0].strip().lower()
+    return _EXT_BY_MIME.get(base)
+
+
+def candidate_names(stem: str, ext: str) -> Iterator[str]:
+    """The names `claim_path` tries, in order: stem.ext, stem-2.ext, stem-3.ext, …"""
+    yield f"{stem}.{ext}"
+    for n in range(2, _MAX_SUFFIX):
+        yield f"{stem}-{n}.{ext}"
+
+
+def check_stem(stem: str) -> None:
+    """Refuse a stem that could leave the directory or hide the file (a programming error)."""
+    if not stem or stem in (".", "..") or stem.startswith(".") or "/" in stem or "\\" in stem:
+        raise ValueError(f"unsafe file name stem: {stem!r}")
+    if "\x00" in stem:
+        raise ValueError("file name stem contains a NUL byte")
+
+
+def claim_path(directory: Path, stem: str, ext: str, source: Path) -> Path:
+    """Publish the finished file `source` as the first free `stem[-N].ext` in `directory`.
+
+    Why hard links: `os.link(source, final)` fails if `final` exists, so checking for a free
+    name and taking it is one atomic step, and `final` appears only complete (there is never
+    an empty or half-written file under a real name, even if we are killed). Two processes or
+    threads racing for the same stem simply get different numbers. `source` is removed on
+    success and must be in the same directory (same filesystem).
+
+    Filesystems without hard links (FAT, some network shares) fall back to reserving the name
+    with `O_CREAT|O_EXCL` and moving the file over the placeholder with `os.replace`; the
+    placeholder lives only for that instant and is removed if the move fails.
+    """
+    check_stem(stem)
+    use_links = True
+    for name in candidate_names(stem, ext):
+        final = directory / name
+        if use_links:
+            try:
+                os.link(source, final)
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                if exc.errno not in _NO_HARDLINKS:
+                    raise
+                use_links = False
+            else:
+                _remove_quietly(source)
+                return final
+        if _publish_by_replace(source, final):
+            return final
+    raise FileExistsError(f"no free file name for {stem}.{ext} in {directory}")
+
+
+def _publish_by_replace(source: Path, final: Path) -> bool:
+    """Fallback publish: reserve `final` exclusively, then move `source` onto it."""
+    try:
+        fd = os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except FileExistsError:
+        return False
+    os.close(fd)
+    try:
+        os.replace(source, final)
+    except BaseException:
+        _remove_quietly(final)
+        raise
+    return True
+
+
+def _remove_quietly(path: Path) -> None:
+    # Cleanup must not mask the outcome (success, or the error being raised).
+    with contextlib.suppress(OSError):
+        os.unlink(path)
