@@ -92,7 +92,9 @@ def root(
 
 # -- commands -----------------------------------------------------------------------------
 # Each module below imports only typer at the top; the work is imported when a command runs.
-from wan_cli.cli import config_cmd, doctor  # noqa: E402
+from wan_cli.cli import config_cmd, doctor, generate  # noqa: E402
 
+app.command("generate")(generate.generate)
+app.command("edit")(generate.edit)
 app.add_typer(config_cmd.config_app, name="config")
 app.command("doctor")(doctor.doctor)

@@ -1,0 +1,161 @@
+"""Sending a prepared request: the httpx client, timeouts, retries, opening the answer.
+
+This module decides *whether to send again*; it never interprets a successful body (that is
+`events`). Retries happen only before any of the answer was consumed: once the caller starts
+reading a stream, a failure is reported, never silently re-sent (a generation costs money).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from wan_cli import __version__
+from wan_cli.errors import RateLimited, ServiceUnavailable, WanError, error_from_api, is_retryable
+
+if TYPE_CHECKING:
+    import httpx
+
+    from wan_cli.request import PreparedRequest
+
+USER_AGENT = f"wan/{__version__}"
+CONNECT_TIMEOUT = 10.0
+# A Retry-After longer than this fails fast instead of keeping a script waiting.
+MAX_RETRY_AFTER = 120.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    retries: int = 2
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+
+
+# Called before sleeping: (attempt number starting at 1, seconds to wait, why).
+RetryHook = Callable[[int, float, str], None]
+
+
+def backoff_delay(attempt: int, policy: RetryPolicy, jitter: float | None = None) -> float:
+    """Exponential backoff with full jitter: 0.5 s doubling, capped at 8 s."""
+    ceiling = min(policy.max_delay, policy.base_delay * (2 ** (attempt - 1)))
+    fraction = random.random() if jitter is None else jitter
+    return ceiling * (0.5 + fraction / 2)
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+def make_api_client(timeout: float) -> httpx.Client:
+    """One client per run: proxies from the environment, our User-Agent, no redirects.
+
+    Redirects are not followed so the Authorization header can never be carried to another host.
+    """
+    import httpx
+
+    return httpx.Client(
+        timeout=httpx.Timeout(timeout, connect=min(CONNECT_TIMEOUT, timeout)),
+        headers={"User-Agent": USER_AGENT},
+        follow_redirects=False,
+        trust_env=True,
+    )
+
+
+def _error_from_response(response: httpx.Response) -> WanError:
+    from wan_cli.events import error_event
+
+    event = error_event(response.status_code, response.read(), response.headers.get("content-type"))
+    return error_from_api(
+        event.status or response.status_code,
+        event.code,
+        event.message,
+        event.request_id or response.headers.get("x-request-id"),
+    )
+
+
+@contextmanager
+def open_answer(
+    client: httpx.Client,
+    prepared: PreparedRequest,
+    api_key: str,
+    policy: RetryPolicy,
+    on_retry: RetryHook | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[httpx.Response]:
+    """Send `prepared` and yield the successful (2xx) response, open for streaming.
+
+    Retries connection errors, timeouts before the answer, and retryable statuses; raises the
+    matching `WanError` when the service says no or the attempts run out.
+    """
+    import httpx
+
+    headers = {**prepared.headers, "Authorization": f"Bearer {api_key}"}
+    body = prepared.body_bytes()
+    attempt = 0
+    while True:
+        attempt += 1
+        wait: float | None = None
+        failure: WanError
+        request = client.build_request(prepared.method, prepared.url, headers=headers, content=body)
+        try:
+            response = client.send(request, stream=True)
+        except httpx.TimeoutException:
+            failure = ServiceUnavailable(
+                f"no answer from {request.url.host} in time",
+                hint="the service may be busy: try again, or raise --timeout",
+            )
+        except httpx.TransportError as error:
+            failure = ServiceUnavailable(
+                f"cannot reach {request.url.host}: {_transport_reason(error)}",
+                hint="check the network, proxy settings and --base-url",
+            )
+        else:
+            if response.is_success:
+                try:
+                    yield response
+                finally:
+                    response.close()
+                return
+            try:
+                failure = _error_from_response(response)
+            except httpx.HTTPError:
+                failure = ServiceUnavailable(
+                    f"HTTP {response.status_code} and the connection broke while reading the error"
+                )
+            finally:
+                response.close()
+            if not is_retryable(response.status_code, failure.code):
+                raise failure
+            wait = parse_retry_after(response.headers.get("retry-after"))
+            if wait is not None and wait > MAX_RETRY_AFTER:
+                failure.hint = f"the service asks to wait {wait:.0f} s before trying again"
+                raise failure
+        if attempt > policy.retries:
+            if isinstance(failure, RateLimited | ServiceUnavailable) and policy.retries:
+                failure.message += f" (after {attempt} attempts)"
+            raise failure
+        delay = wait if wait is not None else backoff_delay(attempt, policy)
+        if on_retry is not None:
+            on_retry(attempt, delay, failure.message)
+        sleep(delay)
+
+
+def _transport_reason(error: Exception) -> str:
+    text = str(error) or type(error).__name__
+    return text.splitlines()[0]

@@ -1,0 +1,120 @@
+"""From parsed command-line values to a finished run: prompt, settings, request, then `run`.
+
+Kept out of the typer module so the CLI stays a thin declaration of flags.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Any, TextIO
+
+from wan_cli.errors import ExitCode, UsageError
+from wan_cli.output import Output, set_output
+
+# Flags that name a setting (resolved with env > profile > defaults by `settings`).
+SETTING_FLAGS = ("api_key", "base_url", "model", "provider", "timeout", "retries", "output_dir")
+
+
+def read_prompt(prompt: str | None, prompt_file: Path | None, stdin: TextIO) -> str:
+    """The prompt from the argument, `--prompt-file`, or stdin ('-' or omitted with a pipe).
+
+    Stdin is read only when asked for ('-') or when no prompt was given and stdin is not a
+    terminal: a CI runner's open stdin is never waited on when the prompt is on the command line.
+    """
+    if prompt is not None and prompt_file is not None and prompt != "-":
+        raise UsageError("give the prompt either as an argument or with --prompt-file, not both")
+    if prompt_file is not None:
+        try:
+            return prompt_file.expanduser().read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise UsageError(f"cannot read prompt file {prompt_file}: {_reason(error)}") from None
+    if prompt == "-" or (prompt is None and _stdin_has_data(stdin)):
+        text = stdin.read()
+        if not text.strip():
+            raise UsageError("the prompt read from stdin is empty")
+        return text.rstrip("\n")
+    if prompt is None:
+        raise UsageError(
+            "no prompt: give it as an argument, with --prompt-file, or on stdin",
+            hint='e.g. wan generate "an autumn painting" --dry-run',
+        )
+    return prompt
+
+
+def _stdin_has_data(stdin: TextIO) -> bool:
+    isatty = getattr(stdin, "isatty", None)
+    if isatty is None or isatty():
+        return False
+    try:
+        mode = os.fstat(stdin.fileno()).st_mode
+    except (OSError, ValueError, AttributeError):
+        return True  # an in-memory stream (tests): readable without blocking
+    # A pipe, a file or a socket; /dev/null-like character devices are not a prompt.
+    return stat.S_ISFIFO(mode) or stat.S_ISREG(mode) or stat.S_ISSOCK(mode)
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error)
+
+
+def execute(args: dict[str, Any], *, mode: str, stdin: TextIO) -> ExitCode:
+    """Validate everything, then dry-run, print curl, or run the generation."""
+    from wan_cli.request import GenerateInputs, build_request, render_curl, render_dry_run
+    from wan_cli.settings import require_api_key, resolve_settings
+
+    out = set_output(
+        Output(quiet=args["quiet"], verbose=args["verbose"], json_mode=args["json_output"])
+    )
+    flags: dict[str, object | None] = {name: args.get(name) for name in SETTING_FLAGS}
+    flags["profile"] = args.get("profile")
+    if args.get("output_dir") is not None:
+        flags["output_dir"] = str(args["output_dir"])
+    settings = resolve_settings(flags, dict(os.environ))
+    for note in settings.notes:
+        out.detail(note)
+    if args.get("api_key") is not None:
+        out.warn("--api-key lands in shell history: prefer `wan config set api-key` or WAN_API_KEY")
+
+    prompt = read_prompt(args.get("prompt"), args.get("prompt_file"), stdin)
+    inputs = GenerateInputs(
+        mode="generate" if mode == "generate" else "edit",
+        prompt=prompt,
+        refs=tuple(args.get("ref") or ()),
+        size=args.get("size") or settings.size,
+        max_images=args.get("max_images") if mode == "generate" else None,
+        n=args.get("n") if mode == "edit" else None,
+        negative_prompt=args.get("negative_prompt"),
+        seed=args.get("seed"),
+        watermark=args.get("watermark"),
+        prompt_extend=args.get("prompt_extend") if mode == "edit" else None,
+        model=settings.model,
+        provider=settings.provider,
+        base_url=settings.base_url,
+    )
+    prepared = build_request(inputs)
+    if args["dry_run"] or args["curl"]:
+        if args["curl"]:
+            out.result(render_curl(prepared))
+        else:
+            pretty = bool(getattr(out.stdout, "isatty", lambda: False)())
+            out.result(render_dry_run(prepared, pretty=pretty, abbreviate_data=pretty))
+        return ExitCode.OK
+
+    from wan_cli.run import RunConfig, run_generation
+
+    config = RunConfig(
+        api_key=require_api_key(settings),
+        model=settings.model,
+        provider=settings.provider,
+        timeout=settings.timeout,
+        retries=settings.retries,
+        output_dir=Path(settings.output_dir).expanduser() if settings.output_dir else Path.cwd(),
+        json_output=args["json_output"],
+        metadata=settings.metadata and not args["no_metadata"],
+    )
+    parameters = dict(prepared.body.get("parameters", {}))
+    return run_generation(prepared, config, out, prompt, parameters)

@@ -1,0 +1,293 @@
+"""What a person sees while a generation runs (stderr only; results never go through here).
+
+Two views with one interface: `LiveView` (rich: streamed text, spinner with elapsed time, a
+progress bar per download, refreshed at a bounded rate) for a colour terminal, and `PlainView`
+(timestamped lines, no ANSI codes) for pipes, CI logs, `NO_COLOR` and `TERM=dumb`. `QuietView`
+shows nothing (errors still go through `Output.error`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from wan_cli.output import Output, escape_markup
+
+if TYPE_CHECKING:
+    from rich.live import Live
+    from rich.progress import Progress, TaskID
+
+    from wan_cli.download import SavedImage
+    from wan_cli.events import Usage
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The end-of-run facts a person wants: what was saved, what it cost, how long it took."""
+
+    saved: tuple[SavedImage, ...]
+    usage: Usage | None
+    request_id: str | None
+    elapsed_s: float
+
+
+class View(Protocol):
+    def waiting(self, what: str) -> None: ...
+    def retrying(self, attempt: int, delay: float, why: str) -> None: ...
+    def text(self, fragment: str) -> None: ...
+    def image_found(self, index: int, url: str | None) -> None: ...
+    def download_progress(self, index: int, done: int, total: int | None) -> None: ...
+    def image_saved(self, image: SavedImage) -> None: ...
+    def finish(self, summary: Summary) -> None: ...
+    def close(self) -> None: ...
+
+
+def usage_line(usage: Usage | None) -> str | None:
+    if usage is None:
+        return None
+    parts = []
+    if usage.input_tokens is not None or usage.output_tokens is not None:
+        parts.append(
+            f"tokens in {usage.input_tokens or 0} / out {usage.output_tokens or 0} / "
+            f"total {usage.total_tokens if usage.total_tokens is not None else '?'}"
+        )
+    if usage.image_count is not None:
+        parts.append(f"{usage.image_count} image(s)")
+    if usage.size and usage.size != "0*0":
+        parts.append(f"size {usage.size}")
+    return " · ".join(parts) or None
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+class QuietView:
+    """--quiet: nothing for people but errors."""
+
+    def waiting(self, what: str) -> None:
+        pass
+
+    def retrying(self, attempt: int, delay: float, why: str) -> None:
+        pass
+
+    def text(self, fragment: str) -> None:
+        pass
+
+    def image_found(self, index: int, url: str | None) -> None:
+        pass
+
+    def download_progress(self, index: int, done: int, total: int | None) -> None:
+        pass
+
+    def image_saved(self, image: SavedImage) -> None:
+        pass
+
+    def finish(self, summary: Summary) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class PlainView:
+    """Timestamped lines for logs: text is written a whole line at a time, never redrawn."""
+
+    def __init__(self, out: Output) -> None:
+        self._out = out
+        self._pending = ""
+        self._lock = threading.Lock()
+
+    def waiting(self, what: str) -> None:
+        self._out.info(what)
+
+    def retrying(self, attempt: int, delay: float, why: str) -> None:
+        self._out.warn(f"{why}; retrying in {delay:.1f} s (attempt {attempt + 1})")
+
+    def text(self, fragment: str) -> None:
+        with self._lock:
+            self._pending += fragment
+            if "\n" not in self._pending:
+                return
+            complete, self._pending = self._pending.rsplit("\n", 1)
+        self._out.info(complete)
+
+    def _flush_text(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, ""
+        if pending.strip():
+            self._out.info(pending)
+
+    def image_found(self, index: int, url: str | None) -> None:
+        self._flush_text()
+        self._out.info(f"[image {index + 1}] {'received' if url is None else url}")
+
+    def download_progress(self, index: int, done: int, total: int | None) -> None:
+        pass  # a log wants the result, not a progress stream
+
+    def image_saved(self, image: SavedImage) -> None:
+        if image.error is None and image.path is not None:
+            self._out.info(f"saved image {image.index + 1}: {image.path} ({_size(image.bytes)})")
+
+    def finish(self, summary: Summary) -> None:
+        self._flush_text()
+        line = usage_line(summary.usage)
+        if line:
+            self._out.info(f"usage: {line}")
+        tail = f"done in {summary.elapsed_s:.1f} s"
+        if summary.request_id:
+            tail += f" · request_id {summary.request_id}"
+        self._out.info(tail)
+
+    def close(self) -> None:
+        self._flush_text()
+
+
+class LiveView:
+    """A rich live view on stderr, refreshed at most `refresh_per_second` times a second.
+
+    Completed lines of text are printed above the live area (so they stay in scrollback);
+    the live area holds the partial line, the spinner and one bar per download.
+    """
+
+    def __init__(self, out: Output, refresh_per_second: float = 8.0) -> None:
+        from rich.live import Live
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TransferSpeedColumn,
+        )
+
+        self._out = out
+        self._console = out.console
+        self._lock = threading.RLock()
+        self._pending = ""
+        self._progress: Progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=24),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeElapsedColumn(),
+            console=self._console,
+        )
+        self._status: TaskID = self._progress.add_task("starting", total=None)
+        self._downloads: dict[int, TaskID] = {}
+        self._live: Live = Live(
+            self._renderable(),
+            console=self._console,
+            refresh_per_second=refresh_per_second,
+            transient=True,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+        self._live.start()
+
+    def _renderable(self) -> Any:
+        from rich.console import Group
+        from rich.text import Text
+
+        return Group(Text(self._pending), self._progress)
+
+    def _update(self) -> None:
+        # No refresh here: the Live's own timer redraws at a bounded rate.
+        self._live.update(self._renderable(), refresh=False)
+
+    def waiting(self, what: str) -> None:
+        with self._lock:
+            self._progress.update(self._status, description=escape_markup(what))
+
+    def retrying(self, attempt: int, delay: float, why: str) -> None:
+        with self._lock:
+            self._console.print(
+                f"[yellow]{escape_markup(why)}; retrying in {delay:.1f} s "
+                f"(attempt {attempt + 1})[/yellow]"
+            )
+
+    def text(self, fragment: str) -> None:
+        from rich.text import Text
+
+        with self._lock:
+            self._pending += fragment
+            if "\n" in self._pending:
+                complete, self._pending = self._pending.rsplit("\n", 1)
+                self._console.print(Text(complete))
+            self._progress.update(self._status, description="writing")
+            self._update()
+
+    def image_found(self, index: int, url: str | None) -> None:
+        from rich.text import Text
+
+        with self._lock:
+            if self._pending:
+                self._console.print(Text(self._pending))
+                self._pending = ""
+            self._console.print(f"[bold cyan]▣ image {index + 1}[/bold cyan]")
+            self._downloads[index] = self._progress.add_task(f"image {index + 1}", total=None)
+            self._update()
+
+    def download_progress(self, index: int, done: int, total: int | None) -> None:
+        with self._lock:
+            task = self._downloads.get(index)
+            if task is not None:
+                self._progress.update(task, completed=done, total=total)
+
+    def image_saved(self, image: SavedImage) -> None:
+        with self._lock:
+            task = self._downloads.pop(image.index, None)
+            if task is not None:
+                self._progress.remove_task(task)
+            if image.error is None and image.path is not None:
+                path = image.path.resolve()
+                link = escape_markup(str(image.path))
+                self._console.print(
+                    f"[green]✓[/green] saved [link={path.as_uri()}]{link}[/link] "
+                    f"[dim]({_size(image.bytes)})[/dim]"
+                )
+            self._update()
+
+    def finish(self, summary: Summary) -> None:
+        from rich.text import Text
+
+        with self._lock:
+            if self._pending:
+                self._console.print(Text(self._pending))
+                self._pending = ""
+            self._progress.update(self._status, visible=False)
+            self._update()
+        self.close()
+        parts = [f"done in {summary.elapsed_s:.1f} s"]
+        line = usage_line(summary.usage)
+        if line:
+            parts.append(line)
+        if summary.request_id:
+            parts.append(f"request_id {summary.request_id}")
+        self._console.print(f"[dim]{escape_markup(' · '.join(parts))}[/dim]")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._live.is_started:
+                self._live.stop()
+
+
+def make_view(out: Output) -> View:
+    if out.quiet:
+        return QuietView()
+    if out.fancy:
+        return LiveView(out)
+    return PlainView(out)
+
+
+def elapsed_since(start: float) -> float:
+    return time.monotonic() - start

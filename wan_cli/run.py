@@ -1,0 +1,459 @@
+"""One generation, end to end: send → events → live view + downloads → results and exit code.
+
+The order of a run, readable top to bottom in `run_generation`:
+1. open the answer (client: auth, retries);
+2. translate it into events (events: pure);
+3. show each event (render) and start each image's download the moment its link arrives;
+4. wait for the downloads, print the results (stdout) and choose the exit code.
+A paid result is never dropped: if saving fails, or the run is interrupted or breaks after images
+arrived, their URLs still reach stdout / the JSON document.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from wan_cli.errors import (
+    ApiRejected,
+    ExitCode,
+    Interrupted,
+    SaveFailed,
+    ServiceUnavailable,
+    WanError,
+    error_from_api,
+)
+from wan_cli.events import (
+    ApiError,
+    Done,
+    Event,
+    ImageRef,
+    RequestId,
+    StreamCut,
+    TaskCreated,
+    TextDelta,
+    Usage,
+)
+from wan_cli.output import Output
+
+if TYPE_CHECKING:
+    import httpx
+
+    from wan_cli.download import SavedImage
+    from wan_cli.render import View
+    from wan_cli.request import PreparedRequest
+
+# Downloads in flight at once: enough to overlap with streaming text, gentle on the image host.
+DOWNLOAD_WORKERS = 4
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a run needs besides the request itself."""
+
+    api_key: str
+    model: str
+    provider: str
+    timeout: float
+    retries: int
+    output_dir: Path
+    json_output: bool = False
+    metadata: bool = True
+    max_download_bytes: int = 200 * 1024 * 1024
+
+
+@dataclass
+class RunRecord:
+    """What the run has learned so far (mutated only by the main thread)."""
+
+    started: float = field(default_factory=time.monotonic)
+    created: datetime = field(default_factory=lambda: datetime.now(UTC))
+    request_id: str | None = None
+    text: list[str] = field(default_factory=list)
+    usage: Usage | None = None
+    images: list[ImageRef] = field(default_factory=list)
+    saved: dict[int, SavedImage] = field(default_factory=dict)
+    error: WanError | None = None
+    task_id: str | None = None
+
+    @property
+    def full_text(self) -> str:
+        return "".join(self.text)
+
+
+def answer_events(response: httpx.Response) -> Iterator[Event]:
+    """Pick the translation for the answer's content type (a gateway may not stream)."""
+    from wan_cli import events
+
+    content_type = response.headers.get("content-type", "")
+    if "text/event-stream" in content_type:
+        yield from events.events_from_sse(events.iter_sse(response.iter_bytes()))
+        return
+    import json
+
+    raw = response.read()
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        snippet = raw[:80].decode("utf-8", "replace")
+        yield StreamCut(
+            f"the answer is not JSON ({content_type or 'no content type'}): {snippet!r}"
+        )
+        return
+    yield from events.events_from_json(document, status=response.status_code)
+
+
+def run_generation(
+    prepared: PreparedRequest,
+    config: RunConfig,
+    out: Output,
+    prompt: str,
+    parameters: dict[str, Any],
+) -> ExitCode:
+    """Run one request to the end; returns the exit code (errors are reported, not raised)."""
+    from wan_cli.client import RetryPolicy, make_api_client, open_answer
+    from wan_cli.download import make_download_client
+    from wan_cli.render import make_view
+
+    record = RunRecord()
+    view = make_view(out)
+    cancel = threading.Event()
+    futures: dict[int, Future[SavedImage]] = {}
+    pool = ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS, thread_name_prefix="download")
+    download_client = make_download_client(config.timeout)
+    host = prepared.url.split("/")[2]
+    try:
+        view.waiting(f"sending to {host}: {config.model}")
+        with (
+            make_api_client(config.timeout) as api,
+            open_answer(
+                api,
+                prepared,
+                config.api_key,
+                RetryPolicy(retries=config.retries),
+                on_retry=view.retrying,
+            ) as response,
+        ):
+            out.detail(f"HTTP {response.status_code} {response.headers.get('content-type', '')}")
+            view.waiting(f"generating with {config.model}")
+            for event in answer_events(response):
+                _apply(event, record, view)
+                if isinstance(event, ImageRef):
+                    futures[event.index] = pool.submit(
+                        _save,
+                        download_client,
+                        event,
+                        record,
+                        config,
+                        prompt,
+                        parameters,
+                        prepared,
+                        view,
+                        cancel,
+                    )
+                if record.error is not None or isinstance(event, Done | TaskCreated):
+                    break
+            else:
+                if record.error is None:
+                    record.error = ServiceUnavailable("the answer ended without its final part")
+        _collect(futures, record, view)
+    except KeyboardInterrupt:
+        cancel.set()
+        _collect(futures, record, view, interrupted=True)
+        record.error = Interrupted("interrupted")
+    except WanError as error:
+        record.error = error
+        _collect(futures, record, view)
+    except Exception as error:  # the transport broke mid-answer (httpx errors and the like)
+        record.error = _transport_failure(error)
+        _collect(futures, record, view)
+    finally:
+        pool.shutdown(wait=True)
+        download_client.close()
+        if record.error is not None:
+            view.close()
+    return _conclude(record, config, out, view, prompt, parameters)
+
+
+def _transport_failure(error: Exception) -> WanError:
+    import httpx
+
+    if isinstance(error, httpx.TimeoutException):
+        return ServiceUnavailable(
+            "the answer stalled past --timeout", hint="raise --timeout or try again"
+        )
+    if isinstance(error, httpx.HTTPError):
+        return ServiceUnavailable(f"the connection broke mid-answer: {error}")
+    raise error
+
+
+def _apply(event: Event, record: RunRecord, view: View) -> None:
+    if isinstance(event, TextDelta):
+        record.text.append(event.text)
+        view.text(event.text)
+    elif isinstance(event, ImageRef):
+        record.images.append(event)
+        view.image_found(event.index, event.url)
+    elif isinstance(event, Usage):
+        record.usage = event
+    elif isinstance(event, RequestId):
+        record.request_id = event.request_id
+    elif isinstance(event, ApiError):
+        record.request_id = record.request_id or event.request_id
+        record.error = error_from_api(event.status, event.code, event.message, record.request_id)
+    elif isinstance(event, StreamCut):
+        record.error = ServiceUnavailable(
+            event.reason, hint="the generation may have been billed: check history"
+        )
+    elif isinstance(event, TaskCreated):
+        record.task_id = event.task_id
+        record.error = ApiRejected(
+            f"the service answered with async task {event.task_id} "
+            f"({event.status or 'PENDING'}), not images",
+            hint="async tasks are not supported yet: retry without --async",
+        )
+
+
+def _save(
+    client: httpx.Client,
+    image: ImageRef,
+    record: RunRecord,
+    config: RunConfig,
+    prompt: str,
+    parameters: dict[str, Any],
+    prepared: PreparedRequest,
+    view: View,
+    cancel: threading.Event,
+) -> SavedImage:
+    from wan_cli.download import download_image, save_inline
+    from wan_cli.naming import image_stem
+
+    stem = image_stem(prompt, record.created, image.index + 1)
+    finalize = None
+    if config.metadata:
+        finalize = _png_embedder(record, config, prompt, parameters, prepared, image)
+
+    def progress(done: int, total: int | None) -> None:
+        view.download_progress(image.index, done, total)
+
+    if image.data is not None:
+        saved = save_inline(
+            image.data,
+            directory=config.output_dir,
+            stem=stem,
+            index=image.index,
+            finalize=finalize,
+        )
+    else:
+        saved = download_image(
+            client,
+            image.url or "",
+            directory=config.output_dir,
+            stem=stem,
+            index=image.index,
+            max_bytes=config.max_download_bytes,
+            retries=config.retries,
+            on_progress=progress,
+            finalize=finalize,
+            cancel=cancel,
+        )
+    if saved.error is None and saved.path is not None and config.metadata:
+        from wan_cli.provenance import write_sidecar
+
+        try:
+            write_sidecar(
+                saved.path,
+                _metadata(record, config, prompt, parameters, prepared, image),
+            )
+        except OSError as error:
+            saved = replace(saved, error=f"saved, but the sidecar could not be written: {error}")
+    view.image_saved(saved)
+    return saved
+
+
+def _metadata(
+    record: RunRecord,
+    config: RunConfig,
+    prompt: str,
+    parameters: dict[str, Any],
+    prepared: PreparedRequest,
+    image: ImageRef,
+) -> dict[str, Any]:
+    from wan_cli.provenance import build_metadata
+
+    return build_metadata(
+        prompt=prompt,
+        negative_prompt=parameters.get("negative_prompt"),
+        parameters=parameters,
+        references=[ref.describe() for ref in prepared.refs],
+        model=config.model,
+        provider=config.provider,
+        request_id=record.request_id,
+        source_url=image.url,
+        usage=record.usage.raw if record.usage else None,
+        index=image.index,
+        text=record.full_text,
+    )
+
+
+def _png_embedder(
+    record: RunRecord,
+    config: RunConfig,
+    prompt: str,
+    parameters: dict[str, Any],
+    prepared: PreparedRequest,
+    image: ImageRef,
+) -> Callable[[Path, str], None]:
+    def embed(path: Path, mime: str) -> None:
+        from wan_cli.provenance import make_png_embedder
+
+        meta = _metadata(record, config, prompt, parameters, prepared, image)
+        make_png_embedder(prompt, meta)(path, mime)
+
+    return embed
+
+
+def _collect(
+    futures: dict[int, Future[SavedImage]],
+    record: RunRecord,
+    view: View,
+    interrupted: bool = False,
+) -> None:
+    """Wait for every started download; a second Ctrl-C still waits for temp-file cleanup."""
+    from wan_cli.download import SavedImage
+
+    for index, future in sorted(futures.items()):
+        while True:
+            try:
+                record.saved[index] = future.result()
+                break
+            except KeyboardInterrupt:
+                interrupted = True
+                continue
+            except Exception as error:  # a bug in a download must not drop the URL
+                image = record.images[index] if index < len(record.images) else None
+                record.saved[index] = SavedImage(
+                    index=index,
+                    url=image.url if image else None,
+                    path=None,
+                    bytes=0,
+                    sha256=None,
+                    mime=None,
+                    width=None,
+                    height=None,
+                    error=f"internal error while saving: {error}",
+                )
+                break
+    if interrupted:
+        raise KeyboardInterrupt
+
+
+def _conclude(
+    record: RunRecord,
+    config: RunConfig,
+    out: Output,
+    view: View,
+    prompt: str,
+    parameters: dict[str, Any],
+) -> ExitCode:
+    """Print the results, report failures, pick the exit code."""
+    from wan_cli.render import Summary
+
+    saved = [record.saved.get(image.index) for image in record.images]
+    failed = [
+        (image, result)
+        for image, result in zip(record.images, saved, strict=True)
+        if result is None or result.error is not None or result.path is None
+    ]
+    error = record.error
+    if error is None and failed:
+        error = SaveFailed(
+            f"{len(failed)} of {len(record.images)} image(s) could not be saved",
+            hint="image URLs expire after about 24 hours: fetch them soon",
+        )
+    if error is None and not record.images:
+        error = ApiRejected("the answer contained no images", request_id=record.request_id)
+    code = error.exit_code if error is not None else ExitCode.OK
+
+    if error is None:
+        view.finish(
+            Summary(
+                saved=tuple(s for s in saved if s is not None),
+                usage=record.usage,
+                request_id=record.request_id,
+                elapsed_s=time.monotonic() - record.started,
+            )
+        )
+    else:
+        view.close()
+        for image, result in failed:
+            reason = result.error if result is not None and result.error else "not saved"
+            where = image.url or "(inline image)"
+            out.error(f"image {image.index + 1} not saved: {reason}: {where}")
+        if error.request_id is None:
+            error.request_id = record.request_id
+        out.error(
+            f"{error.message} (request_id {error.request_id})"
+            if error.request_id
+            else error.message,
+            hint=error.hint,
+        )
+
+    if config.json_output:
+        out.result_json(_document(record, config, prompt, parameters, saved, error, code))
+    else:
+        for image, result in zip(record.images, saved, strict=True):
+            if result is not None and result.error is None and result.path is not None:
+                out.result(str(result.path))
+            elif image.url:
+                out.result(image.url)  # not saved: the URL is the result (valid ~24 h)
+    return code
+
+
+def _document(
+    record: RunRecord,
+    config: RunConfig,
+    prompt: str,
+    parameters: dict[str, Any],
+    saved: list[SavedImage | None],
+    error: WanError | None,
+    code: ExitCode,
+) -> dict[str, Any]:
+    """The `--json` result document (schema in docs/output.md)."""
+    images = []
+    for image, result in zip(record.images, saved, strict=True):
+        images.append(
+            {
+                "url": image.url,
+                "path": str(result.path) if result is not None and result.path else None,
+                "bytes": result.bytes if result is not None and result.error is None else None,
+                "sha256": result.sha256 if result is not None and result.error is None else None,
+                "error": (result.error if result is not None else "not saved"),
+            }
+        )
+    document: dict[str, Any] = {
+        "request_id": record.request_id,
+        "model": config.model,
+        "provider": config.provider,
+        "prompt": prompt,
+        "parameters": parameters,
+        "text": record.full_text,
+        "images": images,
+        "usage": record.usage.raw if record.usage else None,
+        "elapsed_s": round(time.monotonic() - record.started, 3),
+        "exit_code": int(code),
+    }
+    if error is not None:
+        document["error"] = {
+            "message": error.message,
+            "code": error.code,
+            "status": error.status,
+            "class": type(error).__name__,
+        }
+    return document
