@@ -1,0 +1,297 @@
+"""Reference images: an http(s) URL or data URI passed through, or a local file turned into a
+data URI after checking what the service would reject (format, size, dimensions).
+
+The format is decided by magic bytes, never by the file name: a `.png` that is really a GIF
+fails here, with the path in the message, instead of as an opaque 400 from the service.
+Nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import struct
+from dataclasses import dataclass
+from typing import Literal
+
+from wan_cli.errors import UsageError
+
+MAX_REF_BYTES = 10 * 1024 * 1024
+MIN_SIDE = 240
+MAX_SIDE = 8000
+ACCEPTED_FORMATS = "JPEG, PNG, BMP, WEBP"
+SUPPORTED_MIMES = ("image/jpeg", "image/png", "image/bmp", "image/webp")
+
+RefKind = Literal["url", "file", "data"]
+
+_DATA_URI = re.compile(
+    r"data:(image/(?:jpeg|png|bmp|webp));base64,([A-Za-z0-9+/]*={0,2})", re.ASCII
+)
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+# JPEG start-of-frame markers carry the dimensions; C4 (DHT), C8 (JPG), CC (DAC) do not.
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+# Known DIB header sizes: a file starting with "BM" and none of these is not a bitmap.
+_BMP_DIB_SIZES = frozenset({12, 40, 52, 56, 64, 108, 124})
+
+
+@dataclass(frozen=True, repr=False)
+class RefImage:
+    """One reference image, ready to send, plus what history and provenance need to know."""
+
+    source: str  # as the user gave it (for a data URI: the whole URI)
+    kind: RefKind
+    value: str  # the URL or data URI that goes into the request body
+    mime: str | None = None
+    size_bytes: int | None = None
+    sha256: str | None = None
+    width: int | None = None
+    height: int | None = None
+    path: str | None = None  # absolute path of a local file
+
+    def __repr__(self) -> str:
+        # Never dump megabytes of base64 into a traceback or log line.
+        fields = ", ".join(f"{k}={v!r}" for k, v in self.describe().items())
+        return f"RefImage({fields})"
+
+    def describe(self) -> dict[str, object]:
+        """A small JSON-ready descriptor for history and provenance (never the base64)."""
+        info: dict[str, object] = {"kind": self.kind, "source": self.source}
+        if self.kind == "data":
+            # The source IS the base64: keep only its header.
+            info["source"] = self.value.split(",", 1)[0] + ",…"
+        if self.kind == "url":
+            info["url"] = self.value
+        for key, value in (
+            ("path", self.path),
+            ("mime", self.mime),
+            ("bytes", self.size_bytes),
+            ("sha256", self.sha256),
+            ("width", self.width),
+            ("height", self.height),
+        ):
+            if value is not None:
+                info[key] = value
+        return info
+
+
+def sniff_image(head: bytes) -> tuple[str, int | None, int | None] | None:
+    """(mime, width, height) from an image's first bytes, or None when it is not a format the
+    service accepts. Width/height are None when the header does not tell them cheaply."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        if len(head) >= 24 and head[12:16] == b"IHDR":
+            width, height = struct.unpack(">II", head[16:24])
+            return "image/png", width, height
+        return "image/png", None, None
+    if head.startswith(b"\xff\xd8\xff"):
+        dims = _jpeg_dimensions(head)
+        return ("image/jpeg", *dims) if dims else ("image/jpeg", None, None)
+    if head.startswith(b"BM") and len(head) >= 26:
+        (dib_size,) = struct.unpack("<I", head[14:18])
+        if dib_size not in _BMP_DIB_SIZES:
+            return None
+        if dib_size == 12:
+            width, height = struct.unpack("<HH", head[18:22])
+        else:
+            width, height = struct.unpack("<ii", head[18:26])
+        return "image/bmp", abs(width), abs(height)  # negative height = top-down rows
+    if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        dims = _webp_dimensions(head)
+        return ("image/webp", *dims) if dims else ("image/webp", None, None)
+    return None
+
+
+def _jpeg_dimensions(data: bytes) -> tuple[int, int] | None:
+    """Walk the JPEG segments up to the first start-of-frame (usually within the first few KB)."""
+    pos, end = 2, len(data)
+    while pos + 4 <= end:
+        if data[pos] != 0xFF:
+            return None  # not at a marker: corrupt or unusual; let the service judge
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # standalone markers, no length
+            pos += 2
+            continue
+        if marker in (0xD9, 0xDA):  # end of image / start of scan before any frame header
+            return None
+        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+        if marker in _JPEG_SOF:
+            if pos + 9 > end:
+                return None
+            height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
+            return width, height
+        if length < 2:
+            return None
+        pos += 2 + length
+    return None
+
+
+def _webp_dimensions(data: bytes) -> tuple[int, int] | None:
+    chunk = data[12:16]
+    if chunk == b"VP8 " and len(data) >= 30 and data[23:26] == b"\x9d\x01\x2a":
+        width, height = struct.unpack("<HH", data[26:30])
+        return width & 0x3FFF, height & 0x3FFF
+    if chunk == b"VP8L" and len(data) >= 25 and data[20] == 0x2F:
+        (bits,) = struct.unpack("<I", data[21:25])
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8X" and len(data) >= 30:
+        width = int.from_bytes(data[24:27], "little") + 1
+        height = int.from_bytes(data[27:30], "little") + 1
+        return width, height
+    return None
+
+
+def _name_unsupported(head: bytes) -> str | None:
+    """Name a common format we refuse, so the message says what the file actually is."""
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in (b"heic", b"heix", b"hevc", b"heif", b"mif1", b"msf1"):
+            return "HEIC/HEIF"
+        if brand in (b"avif", b"avis"):
+            return "AVIF"
+    if head.startswith((b"II*\x00", b"MM\x00*")):
+        return "TIFF"
+    if head.startswith(b"%PDF"):
+        return "PDF"
+    if head.lstrip().startswith((b"<svg", b"<?xml")):
+        return "SVG/XML"
+    return None
+
+
+def load_ref(source: str) -> RefImage:
+    """Turn one `--image` argument into a `RefImage`; raises UsageError naming the input."""
+    if source.strip() == "":
+        raise UsageError("empty reference image argument")
+    lowered = source[:8].lower()
+    if lowered.startswith(("http://", "https://")):
+        return _load_url(source)
+    if lowered.startswith("data:"):
+        return _load_data_uri(source)
+    return _load_file(source)
+
+
+def _load_url(source: str) -> RefImage:
+    from urllib.parse import urlsplit
+
+    try:
+        host = urlsplit(source).hostname
+        if any(ch.isspace() for ch in source):
+            raise ValueError("whitespace")
+    except ValueError:
+        host = None
+    if not host:
+        raise UsageError(f"invalid reference image URL: {source}")
+    return RefImage(source=source, kind="url", value=source)
+
+
+def _load_data_uri(source: str) -> RefImage:
+    import base64
+    import binascii
+    import hashlib
+
+    label = source[:40] + ("…" if len(source) > 40 else "")
+    match = _DATA_URI.fullmatch(source)
+    if match is None:
+        raise UsageError(
+            f"malformed data URI: {label}",
+            hint=f"expected data:image/(jpeg|png|bmp|webp);base64,… ({ACCEPTED_FORMATS})",
+        )
+    try:
+        data = base64.b64decode(match.group(2), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise UsageError(f"malformed base64 in data URI: {label}") from exc
+    declared = match.group(1)
+    info = _check_bytes(data, f"data URI {label}")
+    if info[0] != declared:
+        raise UsageError(f"data URI says {declared} but holds {info[0]}: {label}")
+    return RefImage(
+        source=source,
+        kind="data",
+        value=source,
+        mime=declared,
+        size_bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        width=info[1],
+        height=info[2],
+    )
+
+
+def _load_file(source: str) -> RefImage:
+    import base64
+    import hashlib
+
+    path = os.path.abspath(os.path.expanduser(source))
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        scheme = _SCHEME.match(source)
+        if scheme:
+            raise UsageError(
+                f"unsupported reference image URL scheme '{scheme.group(1)}': {source}",
+                hint="use an http(s) URL, a data URI, or a local file",
+            ) from None
+        raise UsageError(f"reference image not found: {source}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read reference image {source}: {exc.strerror}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise UsageError(f"reference image is a directory: {source}")
+    # Regular files are measured before reading; pipes (`<(…)`) by the bounded read below.
+    if stat.S_ISREG(st.st_mode) and st.st_size > MAX_REF_BYTES:
+        raise _too_big(source, st.st_size)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_REF_BYTES + 1)
+    except OSError as exc:
+        raise UsageError(f"cannot read reference image {source}: {exc.strerror}") from None
+    if len(data) > MAX_REF_BYTES:
+        raise _too_big(source, len(data))
+    mime, width, height = _check_bytes(data, source)
+    # The one base64 encoding of the file; `data` is read exactly once above.
+    value = f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
+    return RefImage(
+        source=source,
+        kind="file",
+        value=value,
+        mime=mime,
+        size_bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        width=width,
+        height=height,
+        path=path,
+    )
+
+
+def _too_big(source: str, size: int) -> UsageError:
+    return UsageError(
+        f"reference image too large: {source} is {size / (1024 * 1024):.1f} MB"
+        f" ({size} bytes); the limit is 10 MB",
+        hint="downscale or re-compress it (e.g. to JPEG)",
+    )
+
+
+def _check_bytes(data: bytes, label: str) -> tuple[str, int | None, int | None]:
+    """Format and dimension checks shared by files and data URIs."""
+    if not data:
+        raise UsageError(f"reference image is empty: {label}")
+    if len(data) > MAX_REF_BYTES:
+        raise _too_big(label, len(data))
+    sniffed = sniff_image(data)
+    if sniffed is None:
+        found = _name_unsupported(data[:64])
+        what = f" ({found})" if found else ""
+        raise UsageError(
+            f"unsupported image format{what}: {label} (accepted: {ACCEPTED_FORMATS})",
+            hint="convert it to PNG or JPEG first",
+        )
+    _, width, height = sniffed
+    for side in (width, height):
+        if side is not None and not MIN_SIDE <= side <= MAX_SIDE:
+            raise UsageError(
+                f"reference image {label} is {width}x{height} px;"
+                f" each side must be {MIN_SIDE}..{MAX_SIDE} px",
+            )
+    return sniffed
