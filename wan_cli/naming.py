@@ -155,6 +155,21 @@ def claim_path(directory: Path, stem: str, ext: str, source: Path) -> Path:
     raise FileExistsError(f"no free file name for {stem}.{ext} in {directory}")
 
 
+def create_temp(directory: Path, prefix: str) -> tuple[int, Path]:
+    """Create `{prefix}{random hex}` in `directory` exclusively; returns (fd, path).
+
+    Unlike `tempfile.mkstemp` (always 0600), the file gets the umask's usual permissions, so a
+    published image is as readable as any file the user creates.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        candidate = directory / f"{prefix}{os.urandom(4).hex()}"
+        try:
+            return os.open(candidate, flags, 0o666), candidate
+        except FileExistsError:
+            continue
+
+
 def _publish_by_replace(source: Path, final: Path) -> bool:
     """Fallback publish: reserve `final` exclusively, then move `source` onto it."""
     try:
