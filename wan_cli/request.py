@@ -1,0 +1,307 @@
+"""Generate/edit inputs → the exact HTTP request (URL, headers, JSON body) for each provider.
+
+Every check that can fail without the network happens here, before anything is sent, so a bad
+flag costs nothing and exits 2. The request is also rendered for `--dry-run` (a JSON document)
+and `--curl` (a runnable command that reads the key from `$WAN_API_KEY`). Nothing here sends.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from wan_cli.errors import UsageError
+from wan_cli.refs import RefImage, load_ref
+
+Mode = Literal["generate", "edit"]
+
+MODES: tuple[str, ...] = ("generate", "edit")
+PROVIDERS: tuple[str, ...] = ("gateway", "dashscope")
+DEFAULT_MODEL = "wan2.6-image"
+DEFAULT_BASE_URLS: dict[str, str] = {
+    "gateway": "https://api.tokenhot.ai/v1",
+    "dashscope": "https://dashscope.aliyuncs.com/api/v1",
+}
+ENDPOINT_PATHS: dict[str, str] = {
+    "gateway": "/images/generations",
+    "dashscope": "/services/aigc/multimodal-generation/generation",
+}
+
+MAX_PROMPT_CHARS = 2000
+MAX_NEGATIVE_PROMPT_CHARS = 500
+MAX_SEED = 2_147_483_647
+REF_COUNTS: dict[str, tuple[int, int]] = {"generate": (0, 1), "edit": (1, 4)}
+MAX_IMAGES_RANGE = (1, 5)  # generate: an upper bound on images in the interleaved answer
+N_RANGE = (1, 4)  # edit: images generated, each billed
+# Ours, not the service's (5 and 4): one image unless asked, to keep the bill predictable.
+DEFAULT_MAX_IMAGES = 1
+DEFAULT_N = 1
+# Total pixels (min side², max side²) per mode.
+PIXEL_RANGE: dict[str, tuple[int, int]] = {"generate": (768, 1280), "edit": (768, 2048)}
+MAX_ASPECT = 4  # between 1:4 and 4:1
+
+_WH_SIZES = (
+    "1280*1280",
+    "800*1200",
+    "1200*800",
+    "960*1280",
+    "1280*960",
+    "720*1280",
+    "1280*720",
+    "1344*576",
+)
+RECOMMENDED_SIZES: dict[str, tuple[str, ...]] = {
+    "generate": _WH_SIZES,
+    "edit": (*_WH_SIZES, "1K", "2K"),
+}
+
+_SIZE = re.compile(r"\s*(\d{1,6})\s*[*xX×]\s*(\d{1,6})\s*")
+_PRESET = re.compile(r"\s*([12])[kK]\s*")
+
+
+@dataclass(frozen=True)
+class GenerateInputs:
+    """What the user asked for, as typed values (the CLI's flags after parsing)."""
+
+    mode: Mode
+    prompt: str
+    refs: tuple[str, ...] = ()  # URLs, data URIs or local paths, in prompt order
+    size: str | None = None
+    max_images: int | None = None  # generate only; None → DEFAULT_MAX_IMAGES
+    n: int | None = None  # edit only; None → DEFAULT_N
+    negative_prompt: str | None = None
+    seed: int | None = None
+    watermark: bool | None = None
+    prompt_extend: bool | None = None  # edit only
+    stream: bool = True
+    model: str = DEFAULT_MODEL
+    provider: str = "gateway"
+    base_url: str | None = None  # None → DEFAULT_BASE_URLS[provider]
+
+
+@dataclass(frozen=True)
+class PreparedRequest:
+    """The exact request to send. Headers exclude Authorization: the client adds the key."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: Mapping[str, Any] = field(repr=False)  # may hold megabytes of base64
+    provider: str
+    mode: str
+    stream: bool
+    refs: tuple[RefImage, ...] = ()
+
+    def body_bytes(self) -> bytes:
+        """Compact UTF-8 JSON. Not cached: with four 10 MB refs it is ~55 MB, so the caller
+        encodes once and keeps its copy only as long as it sends (retries included)."""
+        import json
+
+        return json.dumps(self.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def parse_size(text: str, mode: str) -> str:
+    """Normalise a size (`W*H`, `WxH`, `W×H`, spaces allowed; edit also `1K`/`2K`) and check it
+    against the mode's pixel and aspect limits. Returns `W*H`, `1K` or `2K`."""
+    preset = _PRESET.fullmatch(text)
+    if preset and mode == "edit":
+        return f"{preset.group(1)}K"
+    match = _SIZE.fullmatch(text)
+    suggestions = ", ".join(RECOMMENDED_SIZES.get(mode, _WH_SIZES))
+    if match is None:
+        forms = "1K, 2K or W*H" if mode == "edit" else "W*H"
+        raise UsageError(f"invalid size '{text}': use {forms}", hint=f"e.g. {suggestions}")
+    width, height = int(match.group(1)), int(match.group(2))
+    size = f"{width}*{height}"
+    low, high = PIXEL_RANGE.get(mode, PIXEL_RANGE["generate"])
+    if not low * low <= width * height <= high * high:
+        raise UsageError(
+            f"size {size} is out of range for {mode}: total pixels must be"
+            f" {low}*{low}..{high}*{high} ({low * low:,}..{high * high:,}), got {width * height:,}",
+            hint=f"recommended sizes: {suggestions}",
+        )
+    if width > MAX_ASPECT * height or height > MAX_ASPECT * width:
+        raise UsageError(
+            f"size {size} has an extreme aspect ratio: it must be between 1:4 and 4:1",
+            hint=f"recommended sizes: {suggestions}",
+        )
+    return size
+
+
+def _check_range(name: str, value: int | None, low: int, high: int) -> None:
+    if value is not None and not low <= value <= high:
+        raise UsageError(f"{name} must be {low}..{high}, got {value}")
+
+
+def _base_url(inputs: GenerateInputs) -> str:
+    from urllib.parse import urlsplit
+
+    base = inputs.base_url if inputs.base_url is not None else DEFAULT_BASE_URLS[inputs.provider]
+    base = base.strip().rstrip("/")
+    try:
+        parts = urlsplit(base)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise UsageError(f"invalid base URL '{base}': expected http(s)://host[/path]")
+    return base
+
+
+def validate_inputs(inputs: GenerateInputs) -> None:
+    """Every check that needs no file I/O, in the order a user would fix them; raises UsageError."""
+    if inputs.provider not in PROVIDERS:
+        raise UsageError(f"unknown provider '{inputs.provider}' ({', '.join(PROVIDERS)})")
+    if inputs.mode not in MODES:
+        raise UsageError(f"unknown mode '{inputs.mode}' ({', '.join(MODES)})")
+    if not inputs.model.strip():
+        raise UsageError("the model name is empty")
+    _base_url(inputs)
+    mode = inputs.mode
+
+    if not inputs.prompt.strip():
+        raise UsageError("the prompt is empty", hint="describe the image you want")
+    if len(inputs.prompt) > MAX_PROMPT_CHARS:
+        raise UsageError(
+            f"the prompt is {len(inputs.prompt)} characters; the limit is {MAX_PROMPT_CHARS}",
+            hint="the service would silently cut it: shorten it",
+        )
+
+    low, high = REF_COUNTS[mode]
+    count = len(inputs.refs)
+    if mode == "generate" and count > high:
+        raise UsageError(
+            f"generate takes at most {high} reference image, got {count}",
+            hint="use `wan edit` to combine up to 4 images",
+        )
+    if mode == "edit" and not low <= count <= high:
+        raise UsageError(f"edit needs {low} to {high} reference images, got {count}")
+
+    if mode == "generate":
+        if inputs.n not in (None, 1):
+            raise UsageError(
+                "n applies to edit; generate makes up to max_images (1..5) images",
+                hint="use --max-images",
+            )
+        if inputs.prompt_extend is not None:
+            raise UsageError("prompt_extend applies to edit only")
+        _check_range("max_images", inputs.max_images, *MAX_IMAGES_RANGE)
+        if not inputs.stream and inputs.provider == "dashscope":
+            # Documented: interleaved mode is stream-only on DashScope's sync API.
+            raise UsageError("generate (interleaved mode) needs streaming on DashScope")
+    else:
+        if inputs.max_images is not None:
+            raise UsageError("max_images applies to generate only; edit uses n (1..4)")
+        _check_range("n", inputs.n, *N_RANGE)
+
+    if inputs.size is not None:
+        parse_size(inputs.size, mode)
+    if inputs.negative_prompt is not None and len(inputs.negative_prompt) > (
+        MAX_NEGATIVE_PROMPT_CHARS
+    ):
+        raise UsageError(
+            f"the negative prompt is {len(inputs.negative_prompt)} characters;"
+            f" the limit is {MAX_NEGATIVE_PROMPT_CHARS}"
+        )
+    _check_range("seed", inputs.seed, 0, MAX_SEED)
+
+
+def _parameters(inputs: GenerateInputs) -> dict[str, Any]:
+    params: dict[str, Any] = {"enable_interleave": inputs.mode == "generate"}
+    params["stream"] = inputs.stream
+    if inputs.mode == "generate":
+        params["max_images"] = (
+            inputs.max_images if inputs.max_images is not None else DEFAULT_MAX_IMAGES
+        )
+    else:
+        params["n"] = inputs.n if inputs.n is not None else DEFAULT_N
+    if inputs.size is not None:
+        params["size"] = parse_size(inputs.size, inputs.mode)
+    if inputs.prompt_extend is not None:
+        params["prompt_extend"] = inputs.prompt_extend
+    if inputs.negative_prompt is not None:
+        params["negative_prompt"] = inputs.negative_prompt
+    if inputs.seed is not None:
+        params["seed"] = inputs.seed
+    if inputs.watermark is not None:
+        params["watermark"] = inputs.watermark
+    return params
+
+
+def build_request(inputs: GenerateInputs) -> PreparedRequest:
+    """Validate, load the reference images (in order), and assemble the request."""
+    validate_inputs(inputs)
+    refs = tuple(load_ref(source) for source in inputs.refs)
+    content: list[dict[str, str]] = [{"text": inputs.prompt}]
+    content.extend({"image": ref.value} for ref in refs)
+    body: dict[str, Any] = {
+        "model": inputs.model,
+        "input": {"messages": [{"role": "user", "content": content}]},
+        "parameters": _parameters(inputs),
+    }
+    headers = {"Content-Type": "application/json"}
+    if inputs.stream:
+        headers["Accept"] = "text/event-stream"
+        if inputs.provider == "dashscope":
+            headers["X-DashScope-SSE"] = "enable"
+    return PreparedRequest(
+        method="POST",
+        url=_base_url(inputs) + ENDPOINT_PATHS[inputs.provider],
+        headers=headers,
+        body=body,
+        provider=inputs.provider,
+        mode=inputs.mode,
+        stream=inputs.stream,
+        refs=refs,
+    )
+
+
+def _abbreviate(node: Any, known: Mapping[str, RefImage]) -> Any:
+    """A copy of the body with every base64 data URI replaced by a short, checkable summary."""
+    if isinstance(node, Mapping):
+        return {key: _abbreviate(value, known) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_abbreviate(item, known) for item in node]
+    if isinstance(node, str) and node.startswith("data:") and ";base64," in node:
+        header = node.split(",", 1)[0]
+        ref = known.get(node)
+        if ref is not None and ref.size_bytes is not None and ref.sha256 is not None:
+            size, digest = ref.size_bytes, ref.sha256
+        else:
+            import base64
+            import hashlib
+
+            raw = base64.b64decode(node.split(",", 1)[1])
+            size, digest = len(raw), hashlib.sha256(raw).hexdigest()
+        return f"{header},…({size} bytes, sha256 {digest[:12]}…)"
+    return node
+
+
+def render_dry_run(req: PreparedRequest, *, pretty: bool, abbreviate_data: bool) -> str:
+    """The request as one JSON document {method, url, headers, body} (stdout stays pure JSON)."""
+    import json
+
+    body: Any = req.body
+    if abbreviate_data:
+        body = _abbreviate(req.body, {ref.value: ref for ref in req.refs if ref.kind != "url"})
+    document = {"method": req.method, "url": req.url, "headers": dict(req.headers), "body": body}
+    if pretty:
+        return json.dumps(document, ensure_ascii=False, indent=2)
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+
+
+def render_curl(req: PreparedRequest) -> str:
+    """A runnable curl command. The key comes from "$WAN_API_KEY" (expanded by the shell, never
+    written here); the body goes through a quoted heredoc so a 40 MB body does not hit the
+    argument-length limit and nothing inside it is expanded."""
+    import shlex
+
+    # Compact JSON is one line starting with "{", so it can never be the terminator line.
+    body = req.body_bytes().decode("utf-8")
+    lines = [f"curl -sS{' -N' if req.stream else ''} -X {req.method} {shlex.quote(req.url)}"]
+    lines.append('-H "Authorization: Bearer $WAN_API_KEY"')
+    lines.extend(f"-H {shlex.quote(f'{name}: {value}')}" for name, value in req.headers.items())
+    lines.append("--data-binary @- <<'JSON'")
+    return " \\\n  ".join(lines) + "\n" + body + "\nJSON\n"
