@@ -1,0 +1,182 @@
+"""Shared fixtures: the loopback fake API, an isolated environment, and ways to run `wan`.
+
+- `isolated_env` (autouse): every test gets its own config/history paths and no credentials,
+  proxies or colour settings from the developer's shell. Request it to learn the paths.
+- `fake_api`: a started `tests.fakeapi.FakeAPI`, stopped after the test.
+- `run_cli(args, input=None, env=None)`: the typer app in-process; `result.stdout` and
+  `result.stderr` are separate (typer 0.29's CliRunner always keeps them apart).
+- `run_wan_subprocess(args, env=None, input=None)`: the installed `wan` script as a real process.
+- `spawn_wan(args, env=None, ...)`: a `Popen` of `wan` (for signals), killed after the test.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tests.fakeapi import FakeAPI
+
+if TYPE_CHECKING:
+    from typer.testing import Result
+
+# Variables that would leak the developer's setup into a test.
+_CLEARED = (
+    "WAN_API_KEY",
+    "WAN_BASE_URL",
+    "WAN_MODEL",
+    "WAN_PROFILE",
+    "WAN_DEBUG",
+    "DASHSCOPE_API_KEY",
+    "NO_COLOR",
+    "FORCE_COLOR",
+    "GITHUB_ACTIONS",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+)
+
+# Next to the interpreter running the tests (.venv/bin); not resolved, so it stays in the venv.
+WAN_BIN = Path(sys.executable).parent / "wan"
+
+RunCli = Callable[..., "Result"]
+RunWan = Callable[..., "subprocess.CompletedProcess[str]"]
+SpawnWan = Callable[..., "subprocess.Popen[str]"]
+
+
+@dataclass(frozen=True)
+class IsolatedEnv:
+    """Where this test's `wan` keeps its state (nothing exists until `wan` creates it)."""
+
+    root: Path
+    config: Path  # $WAN_CONFIG
+    history: Path  # $WAN_HISTORY
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[IsolatedEnv]:
+    root = tmp_path_factory.mktemp("wan-env")
+    env = IsolatedEnv(root=root, config=root / "config.toml", history=root / "history.db")
+    for name in _CLEARED:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("WAN_CONFIG", str(env.config))
+    monkeypatch.setenv("WAN_HISTORY", str(env.history))
+    # platformdirs follows XDG: keep any default path inside the test's directory too.
+    for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
+        monkeypatch.setenv(name, str(root / name.lower()))
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    _reset_output(monkeypatch)
+    yield env
+
+
+def _reset_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forget the process-wide output sink so the next one binds to the current streams."""
+    import wan_cli.output
+
+    # output.py has set_output(Output) but no reset; setting the private slot is the only way.
+    monkeypatch.setattr(wan_cli.output, "_current", None)
+
+
+@pytest.fixture
+def fake_api() -> Iterator[FakeAPI]:
+    with FakeAPI() as api:
+        yield api
+
+
+@pytest.fixture
+def run_cli(monkeypatch: pytest.MonkeyPatch) -> RunCli:
+    """Run the app in-process: run_cli(["doctor"], input="...", env={"WAN_API_KEY": "k"})."""
+    from typer.testing import CliRunner
+
+    from wan_cli.cli.app import app
+
+    def run(
+        args: Sequence[str],
+        input: str | bytes | None = None,
+        env: Mapping[str, str | None] | None = None,
+        catch_exceptions: bool = True,
+    ) -> Result:
+        _reset_output(monkeypatch)  # a fresh sink per run: the runner swaps sys.stdout/stderr
+        runner = CliRunner()
+        return runner.invoke(
+            app,
+            list(args),
+            input=input,
+            env=env,
+            catch_exceptions=catch_exceptions,
+            prog_name="wan",
+        )
+
+    return run
+
+
+def _environment(env: Mapping[str, str | None] | None) -> dict[str, str]:
+    merged = dict(os.environ)  # already isolated by `isolated_env`
+    for name, value in (env or {}).items():
+        if value is None:
+            merged.pop(name, None)
+        else:
+            merged[name] = value
+    return merged
+
+
+@pytest.fixture
+def run_wan_subprocess() -> RunWan:
+    """Run `wan` for real: run_wan_subprocess(["--version"], env={...}, input="...")."""
+
+    def run(
+        args: Sequence[str],
+        env: Mapping[str, str | None] | None = None,
+        input: str | None = None,
+        timeout: float = 60,
+        cwd: str | Path | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(WAN_BIN), *args],
+            env=_environment(env),
+            input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=cwd,
+            check=False,
+        )
+
+    return run
+
+
+@pytest.fixture
+def spawn_wan() -> Iterator[SpawnWan]:
+    """Start `wan` without waiting (e.g. to send SIGINT); any still running is killed after."""
+    started: list[subprocess.Popen[str]] = []
+
+    def spawn(
+        args: Sequence[str], env: Mapping[str, str | None] | None = None, **popen: Any
+    ) -> subprocess.Popen[str]:
+        popen.setdefault("stdin", subprocess.DEVNULL)
+        popen.setdefault("stdout", subprocess.PIPE)
+        popen.setdefault("stderr", subprocess.PIPE)
+        process: subprocess.Popen[str] = subprocess.Popen(
+            [str(WAN_BIN), *args], env=_environment(env), text=True, **popen
+        )
+        started.append(process)
+        return process
+
+    yield spawn
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=10)
