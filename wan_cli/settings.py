@@ -50,8 +50,17 @@ KEYS = (
     "metadata",
     "history",
 )
-# Each setting's environment variable (WAN_<KEY>); `DASHSCOPE_API_KEY` is a separate fallback.
-ENV_VARS = {key: "WAN_" + key.upper().replace("-", "_") for key in KEYS}
+# The settings that have an environment variable; `DASHSCOPE_API_KEY` is a separate fallback.
+# size/metadata/history have none: WAN_HISTORY already names the history database's path.
+ENV_VARS = {
+    "api-key": "WAN_API_KEY",
+    "base-url": "WAN_BASE_URL",
+    "model": "WAN_MODEL",
+    "provider": "WAN_PROVIDER",
+    "output-dir": "WAN_OUTPUT_DIR",
+    "timeout": "WAN_TIMEOUT",
+    "retries": "WAN_RETRIES",
+}
 ENV_PROFILE = "WAN_PROFILE"
 ENV_CONFIG = "WAN_CONFIG"
 ENV_DASHSCOPE_KEY = "DASHSCOPE_API_KEY"
@@ -552,15 +561,16 @@ def resolve(
         if key == "base-url":
             continue  # its default depends on the provider: resolved below
         stored = from_file(key)
-        env_raw = _env_value(env, ENV_VARS[key])
+        env_name = ENV_VARS.get(key)
+        env_raw = _env_value(env, env_name) if env_name else None
         if key in flag_values:
             value = _checked(key, flag_values[key], f"--{key}", UsageError)
             sources[key] = Sourced(value, "flag", _flag_origin(key, value))
-        elif env_raw is not None:
-            value = _checked(key, env_raw, f"environment variable {ENV_VARS[key]}", ConfigError)
-            sources[key] = Sourced(value, "env", ENV_VARS[key])
+        elif env_name and env_raw is not None:
+            value = _checked(key, env_raw, f"environment variable {env_name}", ConfigError)
+            sources[key] = Sourced(value, "env", env_name)
             if stored is not None:
-                notes.append(f"{ENV_VARS[key]} shadows the {key} stored in {stored.origin}")
+                notes.append(f"{env_name} shadows the {key} stored in {stored.origin}")
         elif stored is not None:
             sources[key] = stored
         else:

@@ -114,8 +114,9 @@ def set_command(
         )
     stored = set_value(config.path, name, key, value)
     out.info(f"set {key} = {display_value(key, stored)} in profile {name!r} ({config.path})")
-    if os.environ.get(ENV_VARS[key], "").strip():
-        out.warn(f"{ENV_VARS[key]} is set and takes precedence over the stored {key}")
+    env_name = ENV_VARS.get(key)
+    if env_name and os.environ.get(env_name, "").strip():
+        out.warn(f"{env_name} is set and takes precedence over the stored {key}")
 
 
 @config_app.command("get")
