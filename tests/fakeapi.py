@@ -223,8 +223,10 @@ def sse_chunk(
     """One DashScope stream chunk as the real service frames it (no space after colons).
 
     `image_style`: "typed" -> {"type":"image","image":url}, "bare" -> {"image":url},
-    "text" -> {"type":"image","text":url} (the gateway's variant). Without `usage`, the reply
-    sends a cumulative usage over its chunks; without `event_id`, the chunk's position.
+    "text" -> {"type":"image","text":url} (the gateway's variant). Without `usage`, `Reply.sse`
+    sends a usage cumulative over the reply's chunks (input_tokens 28, output_tokens = words so
+    far, image_count = images so far, size "1280*1280" once an image was sent, else "0*0");
+    without `event_id`, the id is the chunk's 1-based position in the reply.
     """
     content: list[dict[str, str]] = []
     if text is not None:

@@ -110,6 +110,9 @@ def test_sse_framing(fake_api: FakeAPI, client: httpx.Client) -> None:
     assert frames[3].startswith("event: error\ndata:")
     assert json.loads(frames[3].split("data:")[1])["code"] == "InternalError"
     assert frames[4] == ""
+    # the stream ended with its terminating chunk, so the connection is reused
+    assert client.post(f"{fake_api.url}{GEN}").status_code == 200
+    assert len({r.client_port for r in fake_api.requests}) == 1
 
 
 def test_sse_chunk_is_a_plain_string_too() -> None:
