@@ -1,0 +1,502 @@
+"""Downloads against the loopback fake server: verification, naming, retries, cleanup, safety."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.fakeapi import FakeAPI, Reply, bmp_bytes, jpeg_bytes, png_bytes, webp_bytes
+from wan_cli import __version__
+from wan_cli.download import (
+    SavedImage,
+    download_image,
+    make_download_client,
+    save_inline,
+    sniff_mime,
+    url_problem,
+)
+from wan_cli.provenance import make_png_embedder, read_png_text
+
+STEM = "a-cat-20250102-030405-1"
+GIF = b"GIF89a" + b"\x05\x00\x03\x00" + b"\x00" * 20
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    with make_download_client(timeout=10) as c:
+        yield c
+
+
+@pytest.fixture
+def out(tmp_path: Path) -> Path:
+    return tmp_path / "out"
+
+
+def listing(directory: Path) -> list[str]:
+    """Every entry, hidden temp files included."""
+    return sorted(os.listdir(directory)) if directory.exists() else []
+
+
+def fetch(client: httpx.Client, url: str, out: Path, **kwargs: object) -> SavedImage:
+    kwargs.setdefault("retries", 0)
+    return download_image(client, url, directory=out, stem=STEM, index=0, **kwargs)  # type: ignore[arg-type]
+
+
+def assert_failed(saved: SavedImage, out: Path, *fragments: str) -> None:
+    assert saved.error is not None, saved
+    assert not saved.ok
+    assert saved.path is None and saved.sha256 is None
+    for fragment in fragments:
+        assert fragment in saved.error
+    assert listing(out) == []  # no temp file, no final file
+
+
+# -- success -------------------------------------------------------------------------------
+
+
+def test_success_takes_the_extension_from_magic_bytes(
+    fake_api: FakeAPI, client: httpx.Client, out: Path
+) -> None:
+    data = png_bytes(16, 9)
+    fake_api.add("/img/photo.jpg", Reply.bytes(data, content_type="image/jpeg"))
+    saved = fetch(client, f"{fake_api.url}/img/photo.jpg?sig=1", out / "nested" / "dir")
+    assert saved.ok and saved.error is None
+    assert saved.path == out / "nested" / "dir" / f"{STEM}.png"
+    assert saved.path.read_bytes() == data
+    assert saved.bytes == len(data)
+    assert saved.sha256 == hashlib.sha256(data).hexdigest()
+    assert saved.mime == "image/png"
+    assert (saved.width, saved.height) == (16, 9)
+    assert saved.index == 0
+    assert saved.url == f"{fake_api.url}/img/photo.jpg?sig=1"
+    assert listing(out / "nested" / "dir") == [f"{STEM}.png"]
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type", "ext", "size"),
+    [
+        (jpeg_bytes(7, 5), "image/jpeg", "jpg", (7, 5)),
+        (webp_bytes(6, 4), "image/webp", "webp", (6, 4)),
+        (bmp_bytes(3, 2), "image/bmp", "bmp", (3, 2)),
+        (GIF, "image/gif", "gif", (5, 3)),
+        (png_bytes(), "application/octet-stream", "png", (4, 4)),
+        (png_bytes(), None, "png", (4, 4)),
+    ],
+)
+def test_formats(
+    fake_api: FakeAPI,
+    client: httpx.Client,
+    out: Path,
+    data: bytes,
+    content_type: str | None,
+    ext: str,
+    size: tuple[int, int],
+) -> None:
+    reply = Reply.bytes(data, content_type=content_type or "")
+    fake_api.add("/img/x", reply)
+    saved = fetch(client, f"{fake_api.url}/img/x", out)
+    assert saved.ok, saved.error
+    assert saved.path is not None and saved.path.name == f"{STEM}.{ext}"
+    assert (saved.width, saved.height) == size
+
+
+def test_second_run_never_overwrites(fake_api: FakeAPI, client: httpx.Client, out: Path) -> None:
+    first, second = png_bytes(4, 4), png_bytes(8, 8)
+    fake_api.add("/img/a.png", Reply.bytes(first), Reply.bytes(second))
+    one = fetch(client, f"{fake_api.url}/img/a.png", out)
+    two = fetch(client, f"{fake_api.url}/img/a.png", out)
+    assert one.path is not None and two.path is not None
+    assert (one.path.name, two.path.name) == (f"{STEM}.png", f"{STEM}-2.png")
+    assert one.path.read_bytes() == first
+    assert two.path.read_bytes() == second
+
+
+def test_progress_reports_bytes_and_total(
+    fake_api: FakeAPI, client: httpx.Client, out: Path
+) -> None:
+    data = png_bytes() + os.urandom(200_000)
+    fake_api.add("/img/big.png", Reply.bytes(data, chunk_size=50_000))
+    calls: list[tuple[int, int | None]] = []
+    saved = fetch(
+        client, f"{fake_api.url}/img/big.png", out, on_progress=lambda d, t: calls.append((d, t))
+    )
+    assert saved.ok
+    assert calls[0] == (0, len(data))
+    assert calls[-1] == (len(data), len(data))
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+
+def test_finalize_embeds_metadata_and_the_hash_matches_the_file(
+    fake_api: FakeAPI, client: httpx.Client, out: Path
+) -> None:
+    fake_api.add("/img/a.png", Reply.bytes(png_bytes()))
+    finalize = make_png_embedder({"wan": '{"prompt": "a cat"}', "Description": "a cat"})
+    saved = fetch(client, f"{fake_api.url}/img/a.png", out, finalize=finalize)
+    assert saved.ok and saved.path is not None
+    assert read_png_text(saved.path) == {"wan": '{"prompt": "a cat"}', "Description": "a cat"}
+    content = saved.path.read_bytes()
+    assert saved.sha256 == hashlib.sha256(content).hexdigest()
+    assert saved.bytes == len(content) > len(png_bytes())
+    assert listing(out) == [saved.path.name]
+
+
+def test_finalize_sees_the_temp_file_and_a_failing_hook_leaves_nothing(
+    fake_api: FakeAPI, client: httpx.Client, out: Path
+) -> None:
+    fake_api.add("/img/a.png", Reply.bytes(png_bytes()))
+    seen: list[tuple[str, str]] = []
+
+    def finalize(path: Path, mime: str) -> None:
+        seen.append((path.name, mime))
+        raise RuntimeError("boom")
+
+    saved = fetch(client, f"{fake_api.url}/img/a.png", out, finalize=finalize)
+    assert_failed(saved, out, "could not add metadata", "boom")
+    [(name, mime)] = seen
+    assert name.startswith(f".{STEM}.part-") and mime == "image/png"
+
+
+# -- verification failures -----------------------------------------------------------------
+
+
+def test_404(fake_api: FakeAPI, client: httpx.Client, out: Path) -> None:
+    saved = fetch(client, f"{fake_api.url}/img/missing.png", out, retries=2)
+    assert_failed(saved, out, "HTTP 404")
+    assert len(fake_api.requests) == 1  # not worth retrying
+
+
+def test_truncated_body_leaves_no_file(fake_api: FakeAPI, client: httpx.Client, out: Path) -> None:
+    data = png_bytes() + os.urandom(100_000)
+    fake_api.add("/img/a.png", Reply.bytes(data, cut_after_bytes=70_000, chunk_size=10_000))
+    saved = fetch(client, f"{fake_api.url}/img/a.png", out)
+    assert_failed(saved, out, "cut short", f"of {len(data)} bytes")
+
+
+def test_content_length_mismatch(fake_api: FakeAPI, client: httpx.Client, out: Path) -> None:
+    data = png_bytes()
+    fake_api.add("/img/a.png", Reply.bytes(data, content_length=len(data) + 500))
+    saved = fetch(client, f"{fake_api.url}/img/a.png", out)
+    assert_failed(saved, out, "cut short", f"{len(data)} of {len(data) + 500} bytes")
+
+
+def test_html_instead_of_an_image(fake_api: FakeAPI, client: httpx.Client, out: Path) -> None:
+    html = b"<!DOCTYPE html><html><body>Access denied</body></html>"
+    fake_api.add("/img/a.png", Reply.bytes(html, content_type="text/html; charset=utf-8"))
+    saved = fetch(client, f"{fake_api.url}/img/a.png", out)
+    assert_failed(saved, out)
+    assert saved.error == "not an image: text/html"
+
+
+def test_html_labelled_as_an_image(fake_api: FakeAPI, client: httpx.Client, out: Path) -> None:
+    html = b"<!DOCTYPE html><html><body>Access denied, with a long enough body</body></html>"
+    fake_api.add("/img/a.png", Reply.bytes(html, content_type="image/png"))
+    saved = fetch(client, f"{fake_api.url}/img/a.png", out)
+    assert_failed(saved, out, "not an image", "HTML")
+
+
+@pytest.mark.parametrize("body", [b"", b"GIF8", b"\x00" * 100])
+def test_empty_or_unknown_bodies(
+    fake_api: FakeAPI, client: httpx.Client, out: Path, body: bytes
+) -> None:
+    fake_api.add("/img/a.png", Reply.bytes(body))
+    assert_failed(fetch(client, f"{fake_api.url}/img/a.png", out), out, "not an image")
+
+
+def test_size_cap_from_content_length(fake_api: FakeAPI, client: httpx.Client, out: Path) -> None:
+    data = png_bytes() + bytes(5000)
+    fake_api.add("/img/a.png", Reply.bytes(data))
+    saved = fetch(client, f"{fake_api.url}/img/a.png", out, max_bytes=1000)
+    assert_failed(saved, out, "too large")
+
+
+def test_size_cap_while_streaming(out: Path) -> None:
+    # No Content-Length (chunked): the cap is enforced on the bytes as they arrive. The fake
+    # server always sends a length, so this one answer comes from an httpx transport instead.
+    yielded: list[int] = []
+
+    def body() -> Iterator[bytes]:
+        yield png_bytes()
+        for n in range(1000):
+            yielded.append(n)
+            yield bytes(10_000)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"Content-Type": "image/png"}, content=body())
+
+    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
+        saved = fetch(client, "http://images.invalid/a.png", out, max_bytes=100_000)
+    assert_failed(saved, out, "too large")
+    assert len(yielded) < 20  # stopped reading at the cap, not at the end
+
+
+# -- links that must not be fetched --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file:///etc/passwd",
+        "ftp://127.0.0.1/x.png",
+        "javascript:alert(1)",
+        "data:image/png;base64,iVBORw0KGgo=",
+        "/img/relative.png",
+        "http:/no-host.png",
+        "",
+    ],
+)
+def test_non_http_links_are_not_fetched(
+    fake_api: FakeAPI, client: httpx.Client, out: Path, url: str
+) -> None:
+    saved = fetch(client, url, out)
+    assert_failed(saved, out, "refused")
+    assert fake_api.requests == []
+    assert url_problem(url) is not None
+
+
+def test_url_path_cannot_choose_the_location(
+    fake_api: FakeAPI, client: httpx.Client, tmp_path: Path
+) -> None:
+    out = tmp_path / "a" / "b"
+    fake_api.add("/etc/x.png", Reply.bytes(png_bytes()))
+    fake_api.add("/img/..%2F..%2Fescape.png", Reply.bytes(png_bytes()))
+    for url in (
+        f"{fake_api.url}/img/../../etc/x.png",
+        f"{fake_api.url}/img/..%2F..%2Fescape.png",
+    ):
+        saved = fetch(client, url, out)
+        assert saved.ok, saved.error
+        assert saved.path is not None and saved.path.parent == out
+        assert saved.path.name.startswith(STEM)
+    assert listing(out) == [f"{STEM}-2.png", f"{STEM}.png"]
+    assert sorted(os.listdir(tmp_path)) == ["a"]
+    assert listing(tmp_path / "a") == ["b"]
+
+
+def test_unsafe_stem_is_a_programming_error(client: httpx.Client, out: Path) -> None:
+    with pytest.raises(ValueError):
+        download_image(client, "http://127.0.0.1/x", directory=out, stem="../x", index=0)
+
+
+# -- redirects -----------------------------------------------------------------------------
+
+
+def test_redirect_to_http_is_followed(fake_api: FakeAPI, client: httpx.Client, out: Path) -> None:
+    fake_api.add("/r", Reply.redirect("/img/a.png"))
+    fake_api.add("/img/a.png", Reply.bytes(png_bytes()))
+    saved = fetch(client, f"{fake_api.url}/r", out)
+    assert saved.ok, saved.error
+    assert [r.path for r in fake_api.requests] == ["/r", "/img/a.png"]
+
+
+@pytest.mark.parametrize("target", ["file:///etc/passwd", "ftp://127.0.0.1/x.png"])
+def test_redirect_to_other_schemes_is_refused(
+    fake_api: FakeAPI, client: httpx.Client, out: Path, target: str
+) -> None:
+    fake_api.add("/r", Reply.redirect(target))
+    saved = fetch(client, f"{fake_api.url}/r", out, retries=2)
+    assert_failed(saved, out, "refused a redirect")
+    assert [r.path for r in fake_api.requests] == ["/r"]
+
+
+def test_redirect_loop_stops(fake_api: FakeAPI, client: httpx.Client, out: Path) -> None:
+    fake_api.add("/loop", Reply.redirect("/loop"))
+    saved = fetch(client, f"{fake_api.url}/loop", out)
+    assert_failed(saved, out, "too many redirects")
+    assert len(fake_api.requests) == 6  # the first request and 5 redirects
+
+
+# -- retries -------------------------------------------------------------------------------
+
+
+def test_retry_after_503_then_success(fake_api: FakeAPI, client: httpx.Client, out: Path) -> None:
+    fake_api.add(
+        "/img/a.png",
+        Reply.status(503, headers={"Retry-After": "0"}),
+        Reply.status(429, headers={"Retry-After": "0"}),
+        Reply.bytes(png_bytes()),
+    )
+    saved = fetch(client, f"{fake_api.url}/img/a.png", out, retries=2)
+    assert saved.ok, saved.error
+    assert len(fake_api.requests) == 3
+    assert listing(out) == [f"{STEM}.png"]
+
+
+def test_retries_give_up_with_the_status(
+    fake_api: FakeAPI, client: httpx.Client, out: Path
+) -> None:
+    fake_api.add("/img/a.png", Reply.status(503, headers={"Retry-After": "0"}))
+    saved = fetch(client, f"{fake_api.url}/img/a.png", out, retries=1)
+    assert_failed(saved, out, "HTTP 503")
+    assert len(fake_api.requests) == 2
+
+
+def test_a_retry_after_a_cut_starts_from_zero(
+    fake_api: FakeAPI, client: httpx.Client, out: Path
+) -> None:
+    # The first attempt's bytes differ: any of them kept would corrupt the result.
+    data = png_bytes() + os.urandom(50_000)
+    fake_api.add(
+        "/img/a.png",
+        Reply.bytes(png_bytes() + os.urandom(50_000), cut_after_bytes=30_000),
+        Reply.bytes(data),
+    )
+    saved = fetch(client, f"{fake_api.url}/img/a.png", out, retries=1)
+    assert saved.ok, saved.error
+    assert saved.path is not None and saved.path.read_bytes() == data
+    assert saved.sha256 == hashlib.sha256(data).hexdigest()
+    assert listing(out) == [f"{STEM}.png"]
+
+
+def test_connection_refused(client: httpx.Client, out: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again before the request: nothing listens
+    saved = fetch(client, f"http://127.0.0.1:{port}/a.png", out)
+    assert_failed(saved, out, "connection failed")
+
+
+# -- secrets -------------------------------------------------------------------------------
+
+
+def test_no_authorization_header_ever(fake_api: FakeAPI, out: Path) -> None:
+    fake_api.add("/r", Reply.redirect("/img/a.png"))
+    fake_api.add("/img/a.png", Reply.bytes(png_bytes()))
+    with make_download_client(timeout=10) as client:
+        # Even a caller that wrongly sets one cannot send it.
+        client.headers["Authorization"] = "Bearer sk-must-not-leak"
+        saved = fetch(client, f"{fake_api.url}/r", out)
+    assert saved.ok, saved.error
+    assert len(fake_api.requests) == 2
+    for request in fake_api.requests:
+        assert "authorization" not in request.headers
+        assert "sk-must-not-leak" not in repr(request.headers)
+        assert request.headers["user-agent"] == f"wan/{__version__}"
+
+
+# -- interruption --------------------------------------------------------------------------
+
+
+def big_reply(fake_api: FakeAPI) -> str:
+    data = png_bytes() + os.urandom(1_000_000)
+    fake_api.add("/img/big.png", Reply.bytes(data, chunk_size=65_536))
+    return f"{fake_api.url}/img/big.png"
+
+
+def test_keyboard_interrupt_mid_download_leaves_no_temp_file(
+    fake_api: FakeAPI, client: httpx.Client, out: Path
+) -> None:
+    url = big_reply(fake_api)
+    temp_seen: list[str] = []
+
+    def progress(done: int, total: int | None) -> None:
+        if done > 0:
+            temp_seen.extend(listing(out))
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fetch(client, url, out, on_progress=progress)
+    assert temp_seen and temp_seen[0].startswith(f".{STEM}.part-")  # it existed mid-way
+    assert listing(out) == []
+
+
+def test_cancel_mid_download(fake_api: FakeAPI, client: httpx.Client, out: Path) -> None:
+    url = big_reply(fake_api)
+    cancel = threading.Event()
+
+    def progress(done: int, total: int | None) -> None:
+        if done > 0:
+            cancel.set()
+
+    saved = fetch(client, url, out, on_progress=progress, cancel=cancel, retries=2)
+    assert_failed(saved, out, "cancelled")
+    assert len(fake_api.requests) == 1
+
+
+def test_an_exception_in_a_hook_propagates_after_cleanup(
+    fake_api: FakeAPI, client: httpx.Client, out: Path
+) -> None:
+    url = big_reply(fake_api)
+
+    def progress(done: int, total: int | None) -> None:
+        if done > 0:
+            raise LookupError("bug in the caller")
+
+    with pytest.raises(LookupError):
+        fetch(client, url, out, on_progress=progress)
+    assert listing(out) == []
+
+
+def test_already_cancelled_fetches_nothing(
+    fake_api: FakeAPI, client: httpx.Client, out: Path
+) -> None:
+    cancel = threading.Event()
+    cancel.set()
+    saved = fetch(client, big_reply(fake_api), out, cancel=cancel)
+    assert saved.error == "cancelled"
+    assert fake_api.requests == []
+
+
+def test_concurrent_downloads_of_the_same_stem(
+    fake_api: FakeAPI, client: httpx.Client, out: Path
+) -> None:
+    fake_api.add("/img/a.png", Reply.bytes(png_bytes()))
+    results: list[SavedImage] = []
+    threads = [
+        threading.Thread(
+            target=lambda: results.append(fetch(client, f"{fake_api.url}/img/a.png", out))
+        )
+        for _ in range(6)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(r.ok for r in results)
+    assert len({r.path for r in results}) == 6
+    assert len(listing(out)) == 6 and not any(n.startswith(".") for n in listing(out))
+
+
+# -- inline (base64) images ----------------------------------------------------------------
+
+
+def test_save_inline(out: Path) -> None:
+    data = jpeg_bytes(9, 7)
+    saved = save_inline(data, directory=out, stem=STEM, index=2)
+    assert saved.ok
+    assert saved.path == out / f"{STEM}.jpg"
+    assert saved.path.read_bytes() == data
+    assert saved.url is None and saved.index == 2
+    assert saved.sha256 == hashlib.sha256(data).hexdigest()
+    assert (saved.width, saved.height, saved.mime) == (9, 7, "image/jpeg")
+    again = save_inline(data, directory=out, stem=STEM, index=2)
+    assert again.path == out / f"{STEM}-2.jpg"
+
+
+def test_save_inline_with_metadata(out: Path) -> None:
+    saved = save_inline(
+        png_bytes(), directory=out, stem=STEM, index=0, finalize=make_png_embedder({"wan": "{}"})
+    )
+    assert saved.path is not None and read_png_text(saved.path) == {"wan": "{}"}
+    assert saved.sha256 == hashlib.sha256(saved.path.read_bytes()).hexdigest()
+
+
+def test_save_inline_refuses_non_images(out: Path) -> None:
+    saved = save_inline(b"<html>nope</html>", directory=out, stem=STEM, index=0)
+    assert_failed(saved, out, "not an image")
+
+
+def test_sniff_mime() -> None:
+    assert sniff_mime(png_bytes()) == "image/png"
+    assert sniff_mime(jpeg_bytes()) == "image/jpeg"
+    assert sniff_mime(webp_bytes()) == "image/webp"
+    assert sniff_mime(bmp_bytes()) == "image/bmp"
+    assert sniff_mime(GIF) == "image/gif"
+    assert sniff_mime(b"<html>") is None
+    assert sniff_mime(b"") is None
