@@ -162,17 +162,20 @@ def run_generation(
             else:
                 if record.error is None:
                     record.error = ServiceUnavailable("the answer ended without its final part")
-        _collect(futures, record, view)
+        if _collect(futures, record, cancel):
+            raise KeyboardInterrupt
     except KeyboardInterrupt:
         cancel.set()
-        _collect(futures, record, view, interrupted=True)
-        record.error = Interrupted("interrupted")
+        _collect(futures, record, cancel)
+        record.error = Interrupted(
+            "interrupted", hint="partial files were removed; image URLs are listed above"
+        )
     except WanError as error:
         record.error = error
-        _collect(futures, record, view)
+        _collect(futures, record, cancel)
     except Exception as error:  # the transport broke mid-answer (httpx errors and the like)
         record.error = _transport_failure(error)
-        _collect(futures, record, view)
+        _collect(futures, record, cancel)
     finally:
         pool.shutdown(wait=True)
         download_client.close()
@@ -299,6 +302,7 @@ def _metadata(
         usage=record.usage.raw if record.usage else None,
         index=image.index,
         text=record.full_text,
+        created=record.created,
     )
 
 
@@ -311,23 +315,24 @@ def _png_embedder(
     image: ImageRef,
 ) -> Callable[[Path, str], None]:
     def embed(path: Path, mime: str) -> None:
-        from wan_cli.provenance import make_png_embedder
+        from wan_cli.provenance import make_png_embedder, png_text_entries
 
         meta = _metadata(record, config, prompt, parameters, prepared, image)
-        make_png_embedder(prompt, meta)(path, mime)
+        make_png_embedder(png_text_entries(meta))(path, mime)
 
     return embed
 
 
 def _collect(
-    futures: dict[int, Future[SavedImage]],
-    record: RunRecord,
-    view: View,
-    interrupted: bool = False,
-) -> None:
-    """Wait for every started download; a second Ctrl-C still waits for temp-file cleanup."""
+    futures: dict[int, Future[SavedImage]], record: RunRecord, cancel: threading.Event
+) -> bool:
+    """Wait for every started download; True if Ctrl-C was pressed meanwhile.
+
+    Ctrl-C cancels the downloads but still waits for each to remove its temp file.
+    """
     from wan_cli.download import SavedImage
 
+    interrupted = False
     for index, future in sorted(futures.items()):
         while True:
             try:
@@ -335,7 +340,7 @@ def _collect(
                 break
             except KeyboardInterrupt:
                 interrupted = True
-                continue
+                cancel.set()
             except Exception as error:  # a bug in a download must not drop the URL
                 image = record.images[index] if index < len(record.images) else None
                 record.saved[index] = SavedImage(
@@ -350,8 +355,7 @@ def _collect(
                     error=f"internal error while saving: {error}",
                 )
                 break
-    if interrupted:
-        raise KeyboardInterrupt
+    return interrupted
 
 
 def _conclude(
