@@ -31,7 +31,9 @@ from wan_cli.errors import ExitCode, error_from_api, is_retryable
         (None, "Throttling.RateQuota", ExitCode.RATE_LIMITED),
     ],
 )
-def test_error_class_per_status_and_code(status: int | None, code: str | None, expected: int) -> None:
+def test_error_class_per_status_and_code(
+    status: int | None, code: str | None, expected: int
+) -> None:
     error = error_from_api(status, code, "message", "req-9")
     assert error.exit_code == expected
     assert error.request_id == "req-9"

@@ -8,9 +8,7 @@ import sys
 
 def _modules_after(statement: str) -> set[str]:
     code = f"{statement}; import sys; print('\\n'.join(sys.modules))"
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return set(done.stdout.split())
 
 

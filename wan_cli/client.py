@@ -44,7 +44,7 @@ def backoff_delay(attempt: int, policy: RetryPolicy, jitter: float | None = None
     """Exponential backoff with full jitter: 0.5 s doubling, capped at 8 s."""
     ceiling = min(policy.max_delay, policy.base_delay * (2 ** (attempt - 1)))
     fraction = random.random() if jitter is None else jitter
-    return ceiling * (0.5 + fraction / 2)
+    return float(ceiling * (0.5 + fraction / 2))
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:

@@ -125,21 +125,23 @@ def error_from_api(
     """Map a service error (HTTP status and/or the body's code) to the matching error class."""
     text = message or (f"HTTP {status}" if status else "the service reported an error")
     label = f"{code}: {text}" if code else text
-    kwargs = {"code": code, "request_id": request_id, "status": status}
+    kind, hint = _classify(status, code or "")
+    return kind(label, hint=hint, code=code, request_id=request_id, status=status)
+
+
+def _classify(status: int | None, code: str) -> tuple[type[WanError], str | None]:
     if code in AUTH_CODES or status in (401, 403):
-        return AuthError(
-            label, hint="check the API key: `wan config set api-key` or WAN_API_KEY", **kwargs
-        )
+        return AuthError, "check the API key: `wan config set api-key` or WAN_API_KEY"
     if code in MODERATION_CODES:
-        return ApiRejected(label, hint="the prompt or an image was refused by moderation", **kwargs)
+        return ApiRejected, "the prompt or an image was refused by content moderation"
     if code in QUOTA_CODES:
-        return RateLimited(label, hint="quota or billing: check your account", **kwargs)
-    if status == 429 or (code or "").startswith("Throttling"):
-        return RateLimited(label, hint="rate limited: wait and try again", **kwargs)
+        return RateLimited, "quota or billing: check your account"
+    if status == 429 or code.startswith("Throttling"):
+        return RateLimited, "rate limited: wait and try again"
     if status is not None and (status >= 500 or status == 408):
-        return ServiceUnavailable(label, hint="the service is unavailable: try again", **kwargs)
+        return ServiceUnavailable, "the service is unavailable: try again later"
     if status is not None and 400 <= status < 500:
-        return ApiRejected(label, **kwargs)
-    if code and (code.startswith("InternalError") or code in ("SystemError", "ModelUnavailable")):
-        return ServiceUnavailable(label, **kwargs)
-    return ApiRejected(label, **kwargs)
+        return ApiRejected, None
+    if code.startswith("InternalError") or code in ("SystemError", "ModelUnavailable"):
+        return ServiceUnavailable, "the service is unavailable: try again later"
+    return ApiRejected, None
