@@ -114,6 +114,23 @@ def test_describe_reference_mappings_drop_inline_data() -> None:
     ref = {"kind": "file", "name": "a.png", "data": "xyz", "uri": "data:image/png;base64,AAAA"}
     assert describe_reference(ref) == {"kind": "file", "name": "a.png"}
     assert describe_reference({"url": "http://h:8080/a?b=c"}) == {"url": "http://h:8080/a"}
+    # The shape refs.RefImage.describe() produces.
+    local = {"kind": "file", "source": "/home/alice/cat.png", "path": "/home/alice/cat.png"}
+    assert describe_reference({**local, "mime": "image/png", "bytes": 10}) == {
+        "kind": "file",
+        "source": "cat.png",
+        "path": "cat.png",
+        "mime": "image/png",
+        "bytes": 10,
+    }
+    signed = "https://b.example/r.png?X-Amz-Signature=s"
+    assert describe_reference({"kind": "url", "source": signed, "url": signed}) == {
+        "kind": "url",
+        "source": "https://b.example/r.png",
+        "url": "https://b.example/r.png",
+    }
+    inline = {"kind": "data", "source": "data:image/png;base64,…", "mime": "image/png"}
+    assert describe_reference(inline) == {"kind": "data", "mime": "image/png"}
 
 
 def test_redact_url() -> None:

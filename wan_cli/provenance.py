@@ -107,11 +107,16 @@ def describe_reference(ref: str | Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(ref, Mapping):
         out: dict[str, Any] = {}
         for key, value in ref.items():
-            if isinstance(value, str) and value.startswith("data:"):
-                continue  # never copy inline image data
             if key in ("data", "b64_json", "base64", "bytes_b64"):
                 continue
-            out[key] = redact_url(value) if key == "url" and isinstance(value, str) else value
+            if isinstance(value, str):
+                if value.startswith("data:"):
+                    continue  # never copy inline image data
+                if value.lower().startswith(("http://", "https://")):
+                    value = redact_url(value)
+                elif key in ("path", "source"):
+                    value = Path(value).name  # a local path: keep the name only
+            out[key] = value
         return out
     if ref.startswith("data:"):
         return _describe_data_uri(ref)
