@@ -270,10 +270,9 @@ def _save(
         from wan_cli.provenance import write_sidecar
 
         try:
-            write_sidecar(
-                saved.path,
-                _metadata(record, config, prompt, parameters, prepared, image),
-            )
+            meta = _metadata(record, config, prompt, parameters, prepared, image)
+            # The image's own hash cannot live inside it (embedding changes it): the sidecar has it.
+            write_sidecar(saved.path, {**meta, "sha256": saved.sha256, "bytes": saved.bytes})
         except OSError as error:
             saved = replace(saved, error=f"saved, but the sidecar could not be written: {error}")
     view.image_saved(saved)
