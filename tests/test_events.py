@@ -338,6 +338,26 @@ def test_stream_carrying_one_whole_answer() -> None:
     assert events[-1] == Done(None)
 
 
+def test_stream_of_gateway_shaped_pieces_ends_with_the_stream() -> None:
+    def piece(text: str) -> str:
+        document = {"output": [{"type": "message", "content": [text_item(text)]}]}
+        return f"data:{json.dumps(document)}\n\n"
+
+    events = sse_text(piece("An umbrella, ") + piece(f"![]({URL1})") + piece("in autumn."))
+    assert events == [
+        TextDelta("An umbrella, "),
+        ImageRef(0, url=URL1),
+        TextDelta("in autumn."),
+        Done(None),  # no finish marker in this shape: nothing after the last piece is lost
+    ]
+    assert sse_text('data:{"output":[]}\n\n') == [
+        ApiError("UnexpectedAnswer", "the stream's answer holds no image and no text")
+    ]
+    assert sse_text('data:{"data":[{"b64_json":"abc"}]}\n\n' + piece("x")) == [
+        ApiError("UnexpectedAnswer", "an image's base64 data is unreadable")
+    ]
+
+
 # ---------------------------------------------------------------------------------------------
 # Whole JSON answers
 # ---------------------------------------------------------------------------------------------
@@ -496,6 +516,20 @@ def test_openai_images_urls_and_b64() -> None:
 def test_openai_unreadable_b64_is_an_error() -> None:
     events = list(events_from_json({"data": [{"b64_json": "abc"}]}))
     assert events == [ApiError("UnexpectedAnswer", "an image's base64 data is unreadable")]
+
+
+def test_older_dashscope_results_shape() -> None:
+    encoded = base64.b64encode(PNG_BYTES).decode()
+    document = {
+        "output": {"results": [{"url": URL1}, {"b64_image": encoded}]},
+        "usage": {"image_count": 2},
+    }
+    assert list(events_from_json(document)) == [
+        ImageRef(0, url=URL1),
+        ImageRef(1, data=PNG_BYTES),
+        Usage(image_count=2),
+        Done(None),
+    ]
 
 
 def test_openai_chat_completion_with_images() -> None:

@@ -210,13 +210,16 @@ def events_from_sse(messages: Iterable[SSEMessage]) -> Iterator[Event]:
     The chunk whose finish_reason is neither null nor the string "null" is the last: its content
     comes out first, then Done. A stream that ends without one yields StreamCut; so does data that
     is not JSON. `event:error`, or data holding `code` + `message`/`msg` and no `output`, yields
-    ApiError. OpenAI chat chunks (`choices[].delta.content`, `[DONE]`) are understood too, and a
-    stream that carries one whole non-streamed document is handed to the JSON translation.
+    ApiError. OpenAI chat chunks (`choices[].delta.content`, `[DONE]`) are understood too.
+    Messages in a non-streamed shape (gateway `output[]`, OpenAI `data[]`) go through the JSON
+    translation; having no finish marker, they end with the stream: Done, or
+    ApiError("UnexpectedAnswer") if they held no image and no text.
     """
     answer = _Answer()
     loads = json.loads
     openai_finish: str | None = None  # OpenAI chunks: usage may follow finish_reason
     openai_seen = False
+    whole_seen = False  # messages in a non-streamed shape: the stream's end is their end
     for message in messages:
         data = message.data
         if message.event == "error":
@@ -282,21 +285,30 @@ def events_from_sse(messages: Iterable[SSEMessage]) -> Iterator[Event]:
             yield error
             return
         if _is_whole_answer(document, output):
-            # A whole non-streamed answer sent as one SSE message.
-            yield from _document_events(document, 200, answer)
-            return
+            # A gateway/OpenAI-images body sent as an SSE message: one whole answer, or pieces.
+            # It has no finish marker, so keep reading; the end of the stream ends it.
+            whole_seen = True
+            events = list(_document_events(document, 200, answer, final=False))
+            yield from events
+            if any(isinstance(event, ApiError) for event in events):
+                return
+            continue
         # Anything else (heartbeats, unknown metadata) carries nothing we show.
     if openai_seen and openai_finish:
         yield Done(openai_finish)
-        return
-    yield StreamCut("the stream ended before the final chunk")
+    elif whole_seen and (answer.images or answer.texts):
+        yield Done(None)
+    elif whole_seen:
+        empty = "the stream's answer holds no image and no text"
+        yield ApiError("UnexpectedAnswer", empty, answer.request_id)
+    else:
+        yield StreamCut("the stream ended before the final chunk")
 
 
 def _is_whole_answer(document: dict[str, Any], output: object) -> bool:
-    """Whether a stream message is a complete non-streamed answer (gateway, OpenAI, task)."""
-    if type(output) is list or type(document.get("data")) is list:
-        return True
-    return type(output) is dict and ("task_id" in output or "results" in output)
+    """Whether a stream message has a non-streamed shape: gateway `output[]`, OpenAI `data[]`.
+    (Async tasks are never streamed.)"""
+    return type(output) is list or (output is None and type(document.get("data")) is list)
 
 
 def _openai_chunk(choices: list[Any], answer: _Answer) -> tuple[str | None, list[Event]]:
@@ -350,7 +362,11 @@ def events_from_json(document: object, *, status: int = 200) -> Iterator[Event]:
     yield from _document_events(document, status, _Answer())
 
 
-def _document_events(document: object, status: int, answer: _Answer) -> Iterator[Event]:
+def _document_events(
+    document: object, status: int, answer: _Answer, *, final: bool = True
+) -> Iterator[Event]:
+    """The events of one whole body; `final=False` (a piece of a stream) leaves out the ending:
+    no Done, and no UnexpectedAnswer for a piece without content."""
     if not isinstance(document, dict):
         kind = type(document).__name__
         yield ApiError(
@@ -403,6 +419,8 @@ def _document_events(document: object, status: int, answer: _Answer) -> Iterator
         finish = yield from _choices(choices, answer)  # OpenAI chat completion
     if usage := answer.usage_event(document):
         yield usage
+    if not final:
+        return
     if (answer.images, answer.texts) == before:
         yield ApiError(
             "UnexpectedAnswer",
@@ -429,7 +447,9 @@ def _dashscope_output(
     if isinstance(results, list):
         for item in results:
             if isinstance(item, dict):
-                event = _image_item(item.get("url") or item.get("b64_image"), answer)
+                encoded = item.get("b64_image")
+                inline = f"data:image/png;base64,{encoded}" if encoded else None
+                event = _image_item(item.get("url") or inline, answer)
                 if event is not None:
                     yield event
     text = output.get("text")
