@@ -173,16 +173,21 @@ class LiveView:
         self._console = out.console
         self._lock = threading.RLock()
         self._pending = ""
-        self._progress: Progress = Progress(
+        # One line for "what is happening" (spinner, elapsed), one bar per download.
+        self._spinner: Progress = Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
-            BarColumn(bar_width=24),
-            DownloadColumn(),
-            TransferSpeedColumn(),
             TimeElapsedColumn(),
             console=self._console,
         )
-        self._status: TaskID = self._progress.add_task("starting", total=None)
+        self._status: TaskID = self._spinner.add_task("starting", total=None)
+        self._progress: Progress = Progress(
+            TextColumn("  {task.description}"),
+            BarColumn(bar_width=24),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            console=self._console,
+        )
         self._downloads: dict[int, TaskID] = {}
         self._live: Live = Live(
             self._renderable(),
@@ -198,7 +203,7 @@ class LiveView:
         from rich.console import Group
         from rich.text import Text
 
-        return Group(Text(self._pending), self._progress)
+        return Group(Text(self._pending), self._spinner, self._progress)
 
     def _update(self) -> None:
         # No refresh here: the Live's own timer redraws at a bounded rate.
@@ -206,7 +211,7 @@ class LiveView:
 
     def waiting(self, what: str) -> None:
         with self._lock:
-            self._progress.update(self._status, description=escape_markup(what))
+            self._spinner.update(self._status, description=escape_markup(what))
 
     def retrying(self, attempt: int, delay: float, why: str) -> None:
         with self._lock:
@@ -223,7 +228,7 @@ class LiveView:
             if "\n" in self._pending:
                 complete, self._pending = self._pending.rsplit("\n", 1)
                 self._console.print(Text(complete))
-            self._progress.update(self._status, description="writing")
+            self._spinner.update(self._status, description="writing")
             self._update()
 
     def image_found(self, index: int, url: str | None) -> None:
@@ -264,7 +269,7 @@ class LiveView:
             if self._pending:
                 self._console.print(Text(self._pending))
                 self._pending = ""
-            self._progress.update(self._status, visible=False)
+            self._spinner.update(self._status, visible=False)
             self._update()
         self.close()
         parts = [f"done in {summary.elapsed_s:.1f} s"]
