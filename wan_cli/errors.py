@@ -144,4 +144,6 @@ def _classify(status: int | None, code: str) -> tuple[type[WanError], str | None
         return ApiRejected, None
     if code.startswith("InternalError") or code in ("SystemError", "ModelUnavailable"):
         return ServiceUnavailable, "the service is unavailable: try again later"
+    if code == "UnexpectedAnswer":  # a 2xx body we cannot read: the service misbehaved
+        return ServiceUnavailable, "the answer had no images or text we could read"
     return ApiRejected, None
