@@ -97,16 +97,20 @@ def open_answer(
     policy: RetryPolicy,
     on_retry: RetryHook | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    log: Callable[[str], None] | None = None,
 ) -> Iterator[httpx.Response]:
     """Send `prepared` and yield the successful (2xx) response, open for streaming.
 
     Retries connection errors, timeouts before the answer, and retryable statuses; raises the
-    matching `WanError` when the service says no or the attempts run out.
+    matching `WanError` when the service says no or the attempts run out. `log` receives
+    request/response metadata for `--verbose`, with the key masked.
     """
     import httpx
 
     headers = {**prepared.headers, "Authorization": f"Bearer {api_key}"}
     body = prepared.body_bytes()
+    if log is not None:
+        log(describe_request(prepared.method, prepared.url, headers, len(body), api_key))
     attempt = 0
     while True:
         attempt += 1
@@ -126,6 +130,8 @@ def open_answer(
                 hint="check the network, proxy settings and --base-url",
             )
         else:
+            if log is not None:
+                log(describe_response(response))
             if response.is_success:
                 try:
                     yield response
@@ -154,6 +160,28 @@ def open_answer(
         if on_retry is not None:
             on_retry(attempt, delay, failure.message)
         sleep(delay)
+
+
+def describe_request(
+    method: str, url: str, headers: dict[str, str], size: int, api_key: str
+) -> str:
+    """One line per header, the key masked: for `--verbose`."""
+    from wan_cli.settings import mask_key
+
+    lines = [f"{method} {url} ({size} bytes)"]
+    for name, value in headers.items():
+        shown = value.replace(api_key, mask_key(api_key)) if api_key else value
+        lines.append(f"  {name}: {shown}")
+    return "\n".join(lines)
+
+
+def describe_response(response: httpx.Response) -> str:
+    interesting = ("content-type", "content-length", "x-request-id", "x-dashscope-request-id")
+    lines = [f"HTTP {response.status_code} {response.reason_phrase}".rstrip()]
+    for name in interesting:
+        if name in response.headers:
+            lines.append(f"  {name}: {response.headers[name]}")
+    return "\n".join(lines)
 
 
 def _transport_reason(error: Exception) -> str:

@@ -138,9 +138,9 @@ def run_generation(
                 config.api_key,
                 RetryPolicy(retries=config.retries),
                 on_retry=view.retrying,
+                log=out.detail if out.verbose else None,
             ) as response,
         ):
-            out.detail(f"HTTP {response.status_code} {response.headers.get('content-type', '')}")
             view.waiting(f"generating with {config.model}")
             for event in answer_events(response):
                 _apply(event, record, view)

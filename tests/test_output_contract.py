@@ -1,0 +1,132 @@
+"""The stdout/stderr contract scripts rely on: no escape codes when not a terminal, whatever
+FORCE_COLOR or GITHUB_ACTIONS say; `--quiet`; `--json` on every failure class."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RunCli, RunWan
+from tests.fakeapi import FakeAPI, Reply, sse_chunk
+
+API = "/v1/images/generations"
+KEY = "sk-test-secret-key-9876"
+ANSI = re.compile(r"\x1b[\[\]]")
+
+
+def _args(fake: FakeAPI, out: Path, *extra: str) -> list[str]:
+    return [
+        "generate",
+        "a [bold]red[/bold] fox",
+        "--base-url",
+        f"{fake.url}/v1",
+        "-o",
+        str(out),
+        *extra,
+    ]
+
+
+@pytest.mark.parametrize(
+    "forcing", [{"FORCE_COLOR": "1"}, {"GITHUB_ACTIONS": "true"}, {"TERM": "xterm-256color"}]
+)
+def test_no_escape_codes_when_piped_even_if_colour_is_forced(
+    fake_api: FakeAPI, run_wan_subprocess: RunWan, tmp_path: Path, forcing: dict[str, str]
+) -> None:
+    fake_api.add(
+        API,
+        Reply.sse(
+            [
+                sse_chunk(text="\x1b[31mred text\x1b[0m and [bold]markup[/bold]\n"),
+                sse_chunk(image=fake_api.image_url(), finish="stop"),
+            ]
+        ),
+    )
+    done = run_wan_subprocess(_args(fake_api, tmp_path), env={"WAN_API_KEY": KEY, **forcing})
+    assert done.returncode == 0, done.stderr
+    assert not ANSI.search(done.stdout) and not ANSI.search(done.stderr)
+    assert "[bold]markup[/bold]" in done.stderr  # service text shown literally, not as markup
+    assert Path(done.stdout.strip()).exists()
+
+
+def test_errors_are_escaped_too(
+    fake_api: FakeAPI, run_wan_subprocess: RunWan, tmp_path: Path
+) -> None:
+    fake_api.add(
+        API,
+        Reply.json(
+            {"code": "InvalidParameter", "message": "bad \x1b]0;pwned\x07 [red]x[/red]"}, status=400
+        ),
+    )
+    done = run_wan_subprocess(
+        _args(fake_api, tmp_path), env={"WAN_API_KEY": KEY, "FORCE_COLOR": "1"}
+    )
+    assert done.returncode == 4
+    assert "\x1b" not in done.stderr and "\x07" not in done.stderr
+    assert "[red]x[/red]" in done.stderr
+
+
+def test_quiet_shows_errors_only(fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path) -> None:
+    fake_api.add(
+        API,
+        Reply.sse([sse_chunk(text="chatty"), sse_chunk(image=fake_api.image_url(), finish="stop")]),
+        Reply.json({"code": "InvalidParameter", "message": "nope"}, status=400),
+    )
+    ok = run_cli(_args(fake_api, tmp_path, "-q"), env={"WAN_API_KEY": KEY})
+    assert ok.exit_code == 0
+    assert ok.stderr == ""
+    assert Path(ok.stdout.strip()).exists()
+    failed = run_cli(_args(fake_api, tmp_path, "-q"), env={"WAN_API_KEY": KEY})
+    assert failed.exit_code == 4
+    assert "nope" in failed.stderr
+
+
+@pytest.mark.parametrize(
+    ("reply", "code"),
+    [
+        (Reply.json({"code": "InvalidApiKey", "message": "no"}, status=401), 3),
+        (Reply.json({"code": "InvalidParameter", "message": "no"}, status=400), 4),
+        (
+            Reply.json(
+                {"code": "Throttling", "message": "no"}, status=429, headers={"Retry-After": "0"}
+            ),
+            5,
+        ),
+        (
+            Reply.json(
+                {"code": "InternalError", "message": "no"}, status=500, headers={"Retry-After": "0"}
+            ),
+            6,
+        ),
+    ],
+)
+def test_json_document_on_each_failure_class(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path, reply: Reply, code: int
+) -> None:
+    fake_api.add(API, reply)
+    result = run_cli(
+        _args(fake_api, tmp_path, "--json", "--retries", "1"), env={"WAN_API_KEY": KEY}
+    )
+    assert result.exit_code == code
+    document = json.loads(result.stdout)  # exactly one JSON document
+    assert document["exit_code"] == code
+    assert document["images"] == []
+    assert document["error"]["code"]
+    assert document["prompt"] == "a [bold]red[/bold] fox"
+    assert KEY not in result.stdout + result.stderr
+
+
+def test_verbose_shows_request_metadata_without_the_key(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path
+) -> None:
+    fake_api.add(API, Reply.sse([sse_chunk(image=fake_api.image_url(), finish="stop")]))
+    result = run_cli(_args(fake_api, tmp_path, "-v"), env={"WAN_API_KEY": KEY})
+    assert result.exit_code == 0, result.stderr
+    assert f"POST {fake_api.url}/v1/images/generations" in result.stderr
+    assert (
+        "Bearer sk-…9876" in result.stderr or "authorization: Bearer ***" in result.stderr.lower()
+    )
+    assert "HTTP 200" in result.stderr
+    assert KEY not in result.stderr
