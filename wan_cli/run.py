@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,6 +69,20 @@ class RunConfig:
     max_download_bytes: int = 200 * 1024 * 1024
 
 
+@dataclass(frozen=True)
+class Job:
+    """What was asked for: the facts every saved image's provenance repeats."""
+
+    prompt: str
+    parameters: dict[str, Any]
+    references: tuple[dict[str, object], ...] = ()
+    command: str = "generate"
+
+
+# Opens the answer and yields its events; given the view so it can report retries.
+EventSource = Callable[["View"], AbstractContextManager[Iterator[Event]]]
+
+
 @dataclass
 class RunRecord:
     """What the run has learned so far (mutated only by the main thread)."""
@@ -116,20 +131,24 @@ def run_generation(
     prompt: str,
     parameters: dict[str, Any],
 ) -> ExitCode:
-    """Run one request to the end; returns the exit code (errors are reported, not raised)."""
-    from wan_cli.client import RetryPolicy, make_api_client, open_answer
-    from wan_cli.download import make_download_client
-    from wan_cli.render import make_view
+    """Send one request and run it to the end; returns the exit code (errors are reported)."""
+    job = Job(
+        prompt=prompt,
+        parameters=parameters,
+        references=tuple(ref.describe() for ref in prepared.refs),
+        command=prepared.mode,
+    )
+    return run_events(api_answer(prepared, config, out), config, out, job)
 
-    record = RunRecord()
-    view = make_view(out)
-    cancel = threading.Event()
-    futures: dict[int, Future[SavedImage]] = {}
-    pool = ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS, thread_name_prefix="download")
-    download_client = make_download_client(config.timeout)
-    host = prepared.url.split("/")[2]
-    try:
-        view.waiting(f"sending to {host}: {config.model}")
+
+def api_answer(prepared: PreparedRequest, config: RunConfig, out: Output) -> EventSource:
+    """The event source of a normal run: POST the request, then translate the answer."""
+
+    @contextmanager
+    def source(view: View) -> Iterator[Iterator[Event]]:
+        from wan_cli.client import RetryPolicy, make_api_client, open_answer
+
+        view.waiting(f"sending to {prepared.url.split('/')[2]}: {config.model}")
         with (
             make_api_client(config.timeout) as api,
             open_answer(
@@ -142,26 +161,38 @@ def run_generation(
             ) as response,
         ):
             view.waiting(f"generating with {config.model}")
-            for event in answer_events(response):
+            yield answer_events(response)
+
+    return source
+
+
+def run_events(source: EventSource, config: RunConfig, out: Output, job: Job) -> ExitCode:
+    """Consume an answer's events: show them, save each image as soon as its link arrives,
+    then print the results. Every way a run can end comes back as an exit code."""
+    from wan_cli.download import make_download_client
+    from wan_cli.render import make_view
+
+    record = RunRecord()
+    view = make_view(out)
+    cancel = threading.Event()
+    futures: dict[int, Future[SavedImage]] = {}
+    pool = ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS, thread_name_prefix="download")
+    download_client = make_download_client(config.timeout)
+    try:
+        with source(view) as events:
+            for event in events:
                 _apply(event, record, view)
                 if isinstance(event, ImageRef):
                     futures[event.index] = pool.submit(
-                        _save,
-                        download_client,
-                        event,
-                        record,
-                        config,
-                        prompt,
-                        parameters,
-                        prepared,
-                        view,
-                        cancel,
+                        _save, download_client, event, record, config, job, view, cancel
                     )
-                if record.error is not None or isinstance(event, Done | TaskCreated):
+                if record.error is not None or isinstance(event, Done):
                     break
             else:
                 if record.error is None:
                     record.error = ServiceUnavailable("the answer ended without its final part")
+        if futures:
+            view.waiting("saving images")
         if _collect(futures, record, cancel):
             raise KeyboardInterrupt
     except KeyboardInterrupt:
@@ -181,7 +212,7 @@ def run_generation(
         download_client.close()
         if record.error is not None:
             view.close()
-    return _conclude(record, config, out, view, prompt, parameters)
+    return _conclude(record, config, out, view, job)
 
 
 def _transport_failure(error: Exception) -> WanError:
@@ -228,19 +259,17 @@ def _save(
     image: ImageRef,
     record: RunRecord,
     config: RunConfig,
-    prompt: str,
-    parameters: dict[str, Any],
-    prepared: PreparedRequest,
+    job: Job,
     view: View,
     cancel: threading.Event,
 ) -> SavedImage:
     from wan_cli.download import download_image, save_inline
     from wan_cli.naming import image_stem
 
-    stem = image_stem(prompt, record.created, image.index + 1)
+    stem = image_stem(job.prompt, record.created, image.index + 1)
     finalize = None
     if config.metadata:
-        finalize = _png_embedder(record, config, prompt, parameters, prepared, image)
+        finalize = _png_embedder(record, config, job, image)
 
     def progress(done: int, total: int | None) -> None:
         view.download_progress(image.index, done, total)
@@ -270,7 +299,7 @@ def _save(
         from wan_cli.provenance import write_sidecar
 
         try:
-            meta = _metadata(record, config, prompt, parameters, prepared, image)
+            meta = _metadata(record, config, job, image)
             # The image's own hash cannot live inside it (embedding changes it): the sidecar has it.
             write_sidecar(saved.path, {**meta, "sha256": saved.sha256, "bytes": saved.bytes})
         except OSError as error:
@@ -279,21 +308,14 @@ def _save(
     return saved
 
 
-def _metadata(
-    record: RunRecord,
-    config: RunConfig,
-    prompt: str,
-    parameters: dict[str, Any],
-    prepared: PreparedRequest,
-    image: ImageRef,
-) -> dict[str, Any]:
+def _metadata(record: RunRecord, config: RunConfig, job: Job, image: ImageRef) -> dict[str, Any]:
     from wan_cli.provenance import build_metadata
 
     return build_metadata(
-        prompt=prompt,
-        negative_prompt=parameters.get("negative_prompt"),
-        parameters=parameters,
-        references=[ref.describe() for ref in prepared.refs],
+        prompt=job.prompt,
+        negative_prompt=job.parameters.get("negative_prompt"),
+        parameters=job.parameters,
+        references=list(job.references),
         model=config.model,
         provider=config.provider,
         request_id=record.request_id,
@@ -306,17 +328,12 @@ def _metadata(
 
 
 def _png_embedder(
-    record: RunRecord,
-    config: RunConfig,
-    prompt: str,
-    parameters: dict[str, Any],
-    prepared: PreparedRequest,
-    image: ImageRef,
+    record: RunRecord, config: RunConfig, job: Job, image: ImageRef
 ) -> Callable[[Path, str], None]:
     def embed(path: Path, mime: str) -> None:
         from wan_cli.provenance import make_png_embedder, png_text_entries
 
-        meta = _metadata(record, config, prompt, parameters, prepared, image)
+        meta = _metadata(record, config, job, image)
         make_png_embedder(png_text_entries(meta))(path, mime)
 
     return embed
@@ -362,8 +379,7 @@ def _conclude(
     config: RunConfig,
     out: Output,
     view: View,
-    prompt: str,
-    parameters: dict[str, Any],
+    job: Job,
 ) -> ExitCode:
     """Print the results, report failures, pick the exit code."""
     from wan_cli.render import Summary
@@ -409,7 +425,7 @@ def _conclude(
         )
 
     if config.json_output:
-        out.result_json(_document(record, config, prompt, parameters, saved, error, code))
+        out.result_json(_document(record, config, job, saved, error, code))
     else:
         for image, result in zip(record.images, saved, strict=True):
             if result is not None and result.error is None and result.path is not None:
@@ -422,8 +438,7 @@ def _conclude(
 def _document(
     record: RunRecord,
     config: RunConfig,
-    prompt: str,
-    parameters: dict[str, Any],
+    job: Job,
     saved: list[SavedImage | None],
     error: WanError | None,
     code: ExitCode,
@@ -444,8 +459,8 @@ def _document(
         "request_id": record.request_id,
         "model": config.model,
         "provider": config.provider,
-        "prompt": prompt,
-        "parameters": parameters,
+        "prompt": job.prompt,
+        "parameters": job.parameters,
         "text": record.full_text,
         "images": images,
         "usage": record.usage.raw if record.usage else None,
