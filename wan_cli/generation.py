@@ -8,10 +8,13 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from wan_cli.errors import ExitCode, UsageError
 from wan_cli.output import Output, set_output
+
+if TYPE_CHECKING:
+    from wan_cli.history import Store
 
 # Flags that name a setting (resolved with env > profile > defaults by `settings`).
 SETTING_FLAGS = ("api_key", "base_url", "model", "provider", "timeout", "retries", "output_dir")
@@ -106,8 +109,10 @@ def execute(args: dict[str, Any], *, mode: str, stdin: TextIO) -> ExitCode:
 
     from wan_cli.run import RunConfig, run_generation
 
+    api_key = require_api_key(settings)
+    history = _open_history(settings.history and not args.get("no_history"), out)
     config = RunConfig(
-        api_key=require_api_key(settings),
+        api_key=api_key,
         model=settings.model,
         provider=settings.provider,
         timeout=settings.timeout,
@@ -115,6 +120,22 @@ def execute(args: dict[str, Any], *, mode: str, stdin: TextIO) -> ExitCode:
         output_dir=Path(settings.output_dir).expanduser() if settings.output_dir else Path.cwd(),
         json_output=args["json_output"],
         metadata=settings.metadata and not args["no_metadata"],
+        history=history,
     )
     parameters = dict(prepared.body.get("parameters", {}))
-    return run_generation(prepared, config, out, prompt, parameters)
+    try:
+        return run_generation(
+            prepared, config, out, prompt, parameters, rerun_of=args.get("rerun_of")
+        )
+    finally:
+        if history is not None:
+            history.close()
+
+
+def _open_history(enabled: bool, out: Output) -> Store | None:
+    """The history store for this run (None when turned off, or unusable: warned once)."""
+    if not enabled:
+        return None
+    from wan_cli.history import history_path, open_store
+
+    return open_store(history_path(), warn=out.warn)

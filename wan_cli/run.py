@@ -6,7 +6,8 @@ The order of a run, readable top to bottom in `run_generation`:
 3. show each event (render) and start each image's download the moment its link arrives;
 4. wait for the downloads, print the results (stdout) and choose the exit code.
 A paid result is never dropped: if saving fails, or the run is interrupted or breaks after images
-arrived, their URLs still reach stdout / the JSON document.
+arrived, their URLs still reach stdout / the JSON document. With history on, the run's row is
+written before the request is sent and each image URL before its download starts (history.py).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     import httpx
 
     from wan_cli.download import SavedImage
+    from wan_cli.history import Store
     from wan_cli.render import View
     from wan_cli.request import PreparedRequest
 
@@ -67,6 +69,7 @@ class RunConfig:
     json_output: bool = False
     metadata: bool = True
     max_download_bytes: int = 200 * 1024 * 1024
+    history: Store | None = field(default=None, compare=False)  # None: not recorded
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,8 @@ class Job:
     parameters: dict[str, Any]
     references: tuple[dict[str, object], ...] = ()
     command: str = "generate"
+    host: str = ""  # where the request goes (host[:port]), for history
+    rerun_of: int | None = None  # the history id this run repeats
 
 
 # Opens the answer and yields its events; given the view so it can report retries.
@@ -96,6 +101,7 @@ class RunRecord:
     saved: dict[int, SavedImage] = field(default_factory=dict)
     error: WanError | None = None
     task_id: str | None = None
+    history_id: int | None = None
 
     @property
     def full_text(self) -> str:
@@ -130,6 +136,8 @@ def run_generation(
     out: Output,
     prompt: str,
     parameters: dict[str, Any],
+    *,
+    rerun_of: int | None = None,
 ) -> ExitCode:
     """Send one request and run it to the end; returns the exit code (errors are reported)."""
     job = Job(
@@ -137,8 +145,18 @@ def run_generation(
         parameters=parameters,
         references=tuple(ref.describe() for ref in prepared.refs),
         command=prepared.mode,
+        host=_host(prepared.url),
+        rerun_of=rerun_of,
     )
     return run_events(api_answer(prepared, config, out), config, out, job)
+
+
+def _host(url: str) -> str:
+    """host[:port] of a URL, without any user:password."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.netloc.rpartition("@")[2]
 
 
 def api_answer(prepared: PreparedRequest, config: RunConfig, out: Output) -> EventSource:
@@ -178,13 +196,15 @@ def run_events(source: EventSource, config: RunConfig, out: Output, job: Job) ->
     futures: dict[int, Future[SavedImage]] = {}
     pool = ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS, thread_name_prefix="download")
     download_client = make_download_client(config.timeout)
+    record.history_id = _history_start(config, job, record)
     try:
         with source(view) as events:
             for event in events:
                 _apply(event, record, view)
+                _history_event(config.history, record, event)
                 if isinstance(event, ImageRef):
                     futures[event.index] = pool.submit(
-                        _save, download_client, event, record, config, job, view, cancel
+                        save_image, download_client, event, record, config, job, view, cancel
                     )
                 if record.error is not None or isinstance(event, Done):
                     break
@@ -227,6 +247,49 @@ def _transport_failure(error: Exception) -> WanError:
     raise error
 
 
+def _history_start(config: RunConfig, job: Job, record: RunRecord) -> int | None:
+    """The run's history row, written before anything is sent (None: history is off)."""
+    if config.history is None:
+        return None
+    return config.history.record_start(
+        command=job.command,
+        model=config.model,
+        provider=config.provider,
+        host=job.host,
+        prompt=job.prompt,
+        parameters=job.parameters,
+        references=job.references,
+        output_dir=str(config.output_dir.absolute()),
+        created=record.created,
+        rerun_of=job.rerun_of,
+    )
+
+
+def _history_event(history: Store | None, record: RunRecord, event: Event) -> None:
+    """Keep the history row up to date; an image URL is stored before its download starts."""
+    if history is None or record.history_id is None:
+        return
+    if isinstance(event, RequestId):
+        history.record_request_id(record.history_id, event.request_id)
+    elif isinstance(event, ImageRef):
+        usage = record.usage.raw if record.usage else None
+        history.record_progress(record.history_id, record.full_text, usage)
+        history.record_image(record.history_id, event.index, event.url)
+
+
+def _history_saved(config: RunConfig, record: RunRecord, saved: SavedImage) -> None:
+    if config.history is not None:
+        ok = saved.error is None and saved.path is not None
+        config.history.record_saved(
+            record.history_id,
+            saved.index,
+            str(saved.path) if saved.path is not None else None,
+            saved.sha256,
+            saved.bytes if ok else None,
+            saved.error,
+        )
+
+
 def _apply(event: Event, record: RunRecord, view: View) -> None:
     if isinstance(event, TextDelta):
         record.text.append(event.text)
@@ -242,8 +305,13 @@ def _apply(event: Event, record: RunRecord, view: View) -> None:
         record.request_id = record.request_id or event.request_id
         record.error = error_from_api(event.status, event.code, event.message, record.request_id)
     elif isinstance(event, StreamCut):
+        where = (
+            f"check `wan history show {record.history_id}`"
+            if record.history_id is not None
+            else "check your account's usage"
+        )
         record.error = ServiceUnavailable(
-            event.reason, hint="the generation may have been billed: check history"
+            event.reason, hint=f"the generation may have been billed: {where}"
         )
     elif isinstance(event, TaskCreated):
         record.task_id = event.task_id
@@ -254,7 +322,7 @@ def _apply(event: Event, record: RunRecord, view: View) -> None:
         )
 
 
-def _save(
+def save_image(
     client: httpx.Client,
     image: ImageRef,
     record: RunRecord,
@@ -304,6 +372,7 @@ def _save(
             write_sidecar(saved.path, {**meta, "sha256": saved.sha256, "bytes": saved.bytes})
         except OSError as error:
             saved = replace(saved, error=f"saved, but the sidecar could not be written: {error}")
+    _history_saved(config, record, saved)
     view.image_saved(saved)
     return saved
 
@@ -399,6 +468,7 @@ def _conclude(
     if error is None and not record.images:
         error = ApiRejected("the answer contained no images", request_id=record.request_id)
     code = error.exit_code if error is not None else ExitCode.OK
+    _history_end(record, config, saved, error, code)
 
     if error is None:
         view.finish(
@@ -409,12 +479,19 @@ def _conclude(
                 elapsed_s=time.monotonic() - record.started,
             )
         )
+        if record.history_id is not None:
+            out.info(f"history: run {record.history_id} (wan history show {record.history_id})")
     else:
         view.close()
         for image, result in failed:
             reason = result.error if result is not None and result.error else "not saved"
             where = image.url or "(inline image)"
             out.error(f"image {image.index + 1} not saved: {reason}: {where}")
+        if record.history_id is not None and any(image.url for image, _ in failed):
+            out.info(
+                f"their URLs are kept in history: `wan history download {record.history_id}`"
+                " fetches them while they are valid"
+            )
         if error.request_id is None:
             error.request_id = record.request_id
         out.error(
@@ -433,6 +510,29 @@ def _conclude(
             elif image.url:
                 out.result(image.url)  # not saved: the URL is the result (valid ~24 h)
     return code
+
+
+def _history_end(
+    record: RunRecord,
+    config: RunConfig,
+    saved: list[SavedImage | None],
+    error: WanError | None,
+    code: ExitCode,
+) -> None:
+    history = config.history
+    if history is None or record.history_id is None:
+        return
+    for result in saved:  # again: a download that broke with a bug did not record itself
+        if result is not None and result.error is not None:
+            _history_saved(config, record, result)
+    history.record_end(
+        record.history_id,
+        exit_code=int(code),
+        error=error.message if error is not None else None,
+        usage=record.usage.raw if record.usage else None,
+        text=record.full_text,
+        request_id=record.request_id,
+    )
 
 
 def _document(
@@ -466,6 +566,7 @@ def _document(
         "usage": record.usage.raw if record.usage else None,
         "elapsed_s": round(time.monotonic() - record.started, 3),
         "exit_code": int(code),
+        "history_id": record.history_id,
     }
     if error is not None:
         document["error"] = {

@@ -130,6 +130,10 @@ NoMetadata = Annotated[
     bool,
     typer.Option("--no-metadata", help="Do not write provenance (sidecar JSON, PNG text chunks)."),
 ]
+NoHistory = Annotated[
+    bool,
+    typer.Option("--no-history", help="Do not record this run in history (`wan history`)."),
+]
 
 
 def generate(
@@ -173,6 +177,7 @@ def generate(
     quiet: Quiet = False,
     verbose: Verbose = False,
     no_metadata: NoMetadata = False,
+    no_history: NoHistory = False,
 ) -> None:
     """Create images with interleaved text from a prompt (and optionally one reference image).
 
@@ -243,6 +248,7 @@ def edit(
     quiet: Quiet = False,
     verbose: Verbose = False,
     no_metadata: NoMetadata = False,
+    no_history: NoHistory = False,
 ) -> None:
     """Edit one to four images following a prompt.
 
