@@ -712,17 +712,14 @@ def changed_file_refs(references: Sequence[Mapping[str, Any]]) -> list[str]:
 def expired_reason(error: str, received: datetime, now: datetime | None = None) -> str | None:
     """Why a failed download most likely failed for good because its link expired, or None.
 
-    Image hosts answer 403 (bad signature), 404 or 410 once a signed link is past its life."""
+    Image hosts answer 403 (stale signature), 404 or 410 once a signed link is past its life."""
     import re
 
     age = (now or datetime.now(UTC)) - received
-    hours = age.total_seconds() / 3600
-    status = re.match(r"HTTP (\d{3})", error)
-    if status and status.group(1) in ("403", "404", "410"):
-        return (
-            f"the image host no longer serves this link (HTTP {status.group(1)}, {hours:.0f} h"
-            " after it was issued): it has expired; result URLs are valid for about 24 hours"
-        )
+    status = re.match(r"HTTP (403|404|410)\b", error)
+    if status is None and age <= URL_LIFETIME:
+        return None
+    why = [f"HTTP {status.group(1)} from the image host"] if status else [error]
     if age > URL_LIFETIME:
-        return f"the link is {hours:.0f} h old: result URLs expire after about 24 hours"
-    return None
+        why.insert(0, f"{age.total_seconds() / 3600:.0f} h old")
+    return f"the link has expired ({'; '.join(why)}): result URLs are valid for about 24 hours"

@@ -1,0 +1,442 @@
+"""End to end: runs are recorded as they happen, and `wan history` lists, shows, downloads,
+reruns and clears them — against the loopback fake API, with real processes for SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from tests.conftest import IsolatedEnv, RunCli, SpawnWan
+from tests.fakeapi import FakeAPI, Reply, png_bytes, sse_chunk
+from wan_cli.history import RunRow, format_time, open_existing
+
+API = "/v1/images/generations"
+KEY = "sk-test-secret-key-9876"
+ENV = {"WAN_API_KEY": KEY}
+
+
+def args(fake: FakeAPI, out: Path, *extra: str, prompt: str = "a lighthouse") -> list[str]:
+    return ["generate", prompt, "--base-url", f"{fake.url}/v1", "-o", str(out), *extra]
+
+
+def runs(env: IsolatedEnv) -> list[RunRow]:
+    store = open_existing(env.history)
+    if store is None:
+        return []
+    try:
+        return store.list_runs(limit=None)
+    finally:
+        store.close()
+
+
+def ok_stream(fake: FakeAPI, name: str = "ok.png", text: str = "A lighthouse.") -> Reply:
+    return Reply.sse([sse_chunk(text=text), sse_chunk(image=fake.image_url(name), finish="stop")])
+
+
+def database_bytes(env: IsolatedEnv) -> bytes:
+    files = [env.history, *(env.history.with_name(env.history.name + s) for s in ("-wal", "-shm"))]
+    return b"".join(path.read_bytes() for path in files if path.exists())
+
+
+# -- recording -------------------------------------------------------------------------------
+
+
+def test_a_run_records_every_field_and_never_the_key(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path, isolated_env: IsolatedEnv
+) -> None:
+    ref = tmp_path / "ref.png"
+    ref.write_bytes(png_bytes(300, 300))
+    url = fake_api.image_url("a.png")
+    fake_api.add(
+        API,
+        Reply.sse(
+            [
+                sse_chunk(text="Here is "),
+                sse_chunk(text="a lighthouse."),
+                sse_chunk(image=url, finish="stop"),
+            ]
+        ),
+    )
+    out = tmp_path / "out"
+    result = run_cli(
+        [
+            *args(fake_api, out, "--seed", "7", "--negative-prompt", "fog", "--json"),
+            *("--ref", str(ref)),
+        ],
+        env=ENV,
+    )
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    [run] = runs(isolated_env)
+    assert document["history_id"] == run.id
+    assert (run.command, run.model, run.provider) == ("generate", "wan2.6-image", "gateway")
+    assert run.host == f"127.0.0.1:{fake_api.port}"
+    assert run.prompt == "a lighthouse"
+    assert run.parameters["seed"] == 7 and run.parameters["negative_prompt"] == "fog"
+    [described] = run.references
+    assert described["kind"] == "file" and described["path"] == str(ref)
+    assert len(str(described["sha256"])) == 64 and "base64" not in json.dumps(described)
+    assert run.request_id == "req-1"
+    assert (run.status, run.exit_code, run.error) == ("ok", 0, None)
+    assert run.usage is not None and run.usage["total_tokens"] >= 28
+    assert run.text == "Here is a lighthouse."
+    assert run.output_dir == str(out)
+    [image] = run.images
+    saved = document["images"][0]
+    assert image.url == url and image.path == saved["path"]
+    assert image.sha256 == saved["sha256"] and image.bytes == saved["bytes"]
+    assert run.created <= run.finished  # type: ignore[operator]
+    assert KEY.encode() not in database_bytes(isolated_env)
+
+
+def test_the_key_given_as_a_flag_is_not_recorded_either(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path, isolated_env: IsolatedEnv
+) -> None:
+    fake_api.add(API, ok_stream(fake_api))
+    result = run_cli(args(fake_api, tmp_path, "--api-key", KEY))
+    assert result.exit_code == 0, result.stderr
+    assert len(runs(isolated_env)) == 1
+    assert KEY.encode() not in database_bytes(isolated_env)
+
+
+def test_no_history_flag_and_setting_write_nothing(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path, isolated_env: IsolatedEnv
+) -> None:
+    fake_api.add(API, ok_stream(fake_api))
+    result = run_cli(args(fake_api, tmp_path, "--no-history", "--json"), env=ENV)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["history_id"] is None
+    assert not isolated_env.history.exists()
+
+    assert run_cli(["config", "set", "history", "false"]).exit_code == 0
+    result = run_cli(args(fake_api, tmp_path), env=ENV)
+    assert result.exit_code == 0, result.stderr
+    assert not isolated_env.history.exists()
+
+
+def test_dry_run_is_not_recorded(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path, isolated_env: IsolatedEnv
+) -> None:
+    result = run_cli(args(fake_api, tmp_path, "--dry-run"), env=ENV)
+    assert result.exit_code == 0, result.stderr
+    assert not isolated_env.history.exists()
+
+
+def test_failures_are_recorded_with_their_exit_code(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path, isolated_env: IsolatedEnv
+) -> None:
+    fake_api.add(
+        API,
+        Reply.json({"code": "DataInspectionFailed", "message": "inappropriate"}, status=400),
+    )
+    result = run_cli(args(fake_api, tmp_path), env=ENV)
+    assert result.exit_code == 4
+    [run] = runs(isolated_env)
+    assert (run.status, run.exit_code) == ("failed", 4)
+    assert run.error is not None and "DataInspectionFailed" in run.error
+
+
+def test_a_cut_stream_points_to_its_history_entry(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path, isolated_env: IsolatedEnv
+) -> None:
+    fake_api.add(
+        API,
+        Reply.sse([sse_chunk(text="one "), sse_chunk(text="two")]),  # no final chunk
+    )
+    result = run_cli(args(fake_api, tmp_path), env=ENV)
+    assert result.exit_code == 6
+    [run] = runs(isolated_env)
+    assert f"wan history show {run.id}" in result.stderr
+    assert run.text == "one two" and run.exit_code == 6
+
+
+def test_a_corrupt_database_warns_once_and_the_run_succeeds(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path, isolated_env: IsolatedEnv
+) -> None:
+    isolated_env.history.write_bytes(b"garbage" * 1000)
+    fake_api.add(API, ok_stream(fake_api))
+    result = run_cli(args(fake_api, tmp_path / "out", "--json"), env=ENV)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.count("warning:") == 1 and "history" in result.stderr
+    assert json.loads(result.stdout)["history_id"] is None
+    assert len(list((tmp_path / "out").glob("*.png"))) == 1
+    listed = run_cli(["history"])
+    assert listed.exit_code == 2 and "move it aside" in listed.stderr
+
+
+# -- SIGKILL mid-download, then `wan history download` --------------------------------------------
+
+
+def test_a_run_killed_mid_download_keeps_its_url_and_history_download_saves_it(
+    fake_api: FakeAPI,
+    spawn_wan: SpawnWan,
+    run_cli: RunCli,
+    tmp_path: Path,
+    isolated_env: IsolatedEnv,
+) -> None:
+    big = png_bytes(64, 64) + b"\0" * 400_000
+    fake_api.add(
+        "/img/big.png",
+        Reply.bytes(big, chunk_size=4096, chunk_delay=0.05),  # the killed run's download
+        Reply.bytes(big),  # the rescue
+    )
+    url = f"{fake_api.url}/img/big.png"
+    fake_api.add(
+        API, Reply.sse([sse_chunk(text="A big one."), sse_chunk(image=url, finish="stop")])
+    )
+    out = tmp_path / "out"
+    process = spawn_wan(args(fake_api, out), env=ENV)
+    fake_api.wait_bytes_sent("/img/big.png", 8192, timeout=20)
+    process.kill()
+    process.communicate(timeout=20)
+    assert list(out.glob("*.png")) == []
+
+    [run] = runs(isolated_env)
+    assert run.status == "unfinished" and run.exit_code is None
+    assert [image.url for image in run.images] == [url]
+    assert run.request_id == "req-1" and run.text == "A big one."
+    listed = run_cli(["history", "--failed"])
+    assert listed.exit_code == 0 and "unfinished" in listed.stdout
+
+    result = run_cli(["history", "download", str(run.id)])
+    assert result.exit_code == 0, result.stderr
+    [saved] = [Path(line) for line in result.stdout.splitlines()]
+    assert saved.parent == out and saved.read_bytes()[:8] == big[:8]
+    sidecar = json.loads(Path(f"{saved}.json").read_text())
+    assert sidecar["prompt"] == "a lighthouse" and sidecar["request_id"] == "req-1"
+    assert sidecar["text"] == "A big one."
+    [image] = runs(isolated_env)[0].images
+    assert image.path == str(saved) and image.sha256 == sidecar["sha256"]
+
+    again = run_cli(["history", "download", str(run.id)])
+    assert again.exit_code == 0 and again.stdout.strip() == str(saved)
+    assert "already saved" in again.stderr
+    assert len(fake_api.requests_to("/img/big.png")) == 2  # nothing fetched twice
+
+
+def test_history_download_says_when_links_have_expired(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path, isolated_env: IsolatedEnv
+) -> None:
+    gone = f"{fake_api.url}/img/gone.png"
+    old = f"{fake_api.url}/img/old.png"
+    fake_api.add("/img/gone.png", Reply.status(403))
+    fake_api.add("/img/old.png", Reply.status(500))
+    fake_api.add(API, Reply.sse([sse_chunk(image=gone), sse_chunk(image=old, finish="stop")]))
+    first = run_cli(args(fake_api, tmp_path, "-m", "2", "--retries", "0"), env=ENV)
+    assert first.exit_code == 7
+    [run] = runs(isolated_env)
+    assert f"wan history download {run.id}" in first.stderr
+    # Make the second link 30 hours old.
+    conn = sqlite3.connect(isolated_env.history)
+    stale = format_time(datetime.now(UTC) - timedelta(hours=30))
+    conn.execute("UPDATE images SET received = ? WHERE idx = 1", (stale,))
+    conn.commit()
+    conn.close()
+
+    result = run_cli(
+        ["history", "download", str(run.id), "-o", str(tmp_path / "x")], env={"WAN_RETRIES": "0"}
+    )
+    assert result.exit_code == 7
+    assert "image 1 not saved: the link has expired (HTTP 403" in result.stderr
+    assert "image 2 not saved: the link has expired (30 h old" in result.stderr
+    assert "24 hours" in result.stderr and result.stdout == ""
+
+
+def test_history_download_of_an_unknown_run(run_cli: RunCli, fake_api: FakeAPI) -> None:
+    result = run_cli(["history", "download", "5"])
+    assert result.exit_code == 2 and "no history yet" in result.stderr
+
+
+# -- listing and showing --------------------------------------------------------------------------
+
+
+def _three_runs(fake: FakeAPI, run_cli: RunCli, tmp_path: Path) -> None:
+    rejected = Reply.json({"code": "DataInspectionFailed", "message": "no"}, status=400)
+    fake.add(API, ok_stream(fake, text="calm sea"), ok_stream(fake, text="calm sea"), rejected)
+    assert run_cli(args(fake, tmp_path, prompt="a red lighthouse"), env=ENV).exit_code == 0
+    assert run_cli(args(fake, tmp_path, prompt="a blue [boat]"), env=ENV).exit_code == 0
+    assert run_cli(args(fake, tmp_path, prompt="a green tree"), env=ENV).exit_code == 4
+
+
+def test_history_lists_newest_first_with_filters(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path
+) -> None:
+    _three_runs(fake_api, run_cli, tmp_path)
+    listed = run_cli(["history"])
+    assert listed.exit_code == 0, listed.stderr
+    header, *lines = listed.stdout.splitlines()
+    assert header.split() == ["ID", "CREATED", "COMMAND", "STATUS", "IMAGES", "PROMPT"]
+    assert [line.split()[0] for line in lines] == ["3", "2", "1"]
+    assert lines[0].split()[4:6] == ["failed", "0/0"] and lines[0].endswith("a green tree")
+    assert "ok" in lines[1] and "1/1" in lines[1] and lines[1].endswith("a blue [boat]")
+    assert "\x1b[" not in listed.stdout
+
+    limited = run_cli(["history", "--limit", "1"])
+    assert len(limited.stdout.splitlines()) == 2
+    found = run_cli(["history", "--search", "RED"])
+    assert [line.split()[0] for line in found.stdout.splitlines()[1:]] == ["1"]
+    by_text = run_cli(["history", "--search", "calm sea", "--json"])
+    assert [run["id"] for run in json.loads(by_text.stdout)] == [2, 1]
+    failed = run_cli(["history", "--failed", "--json"])
+    [only] = json.loads(failed.stdout)
+    assert only["id"] == 3 and only["exit_code"] == 4
+
+
+def test_history_on_a_terminal_is_a_table(
+    fake_api: FakeAPI, run_cli: RunCli, spawn_wan: SpawnWan, tmp_path: Path
+) -> None:
+    import os
+    import pty
+
+    _three_runs(fake_api, run_cli, tmp_path)
+    controller, terminal = pty.openpty()
+    process = spawn_wan(["history"], stdout=terminal, env={"COLUMNS": "100", "TERM": "xterm"})
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # EIO: the terminal closed
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(controller)
+    assert process.wait(timeout=20) == 0
+    text = shown.decode()
+    assert "PROMPT" in text and "a blue [boat]" in text  # markup in a prompt stays literal
+    assert "\x1b[" in text  # styled: a terminal gets the rich table
+
+
+def test_history_when_empty(run_cli: RunCli, isolated_env: IsolatedEnv) -> None:
+    listed = run_cli(["history"])
+    assert listed.exit_code == 0 and listed.stdout == ""
+    assert "no runs recorded yet" in listed.stderr
+    assert run_cli(["history", "--json"]).stdout.strip() == "[]"
+    shown = run_cli(["history", "show", "1"])
+    assert shown.exit_code == 2
+    assert not isolated_env.history.exists()
+
+
+def test_history_show_everything(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path, isolated_env: IsolatedEnv
+) -> None:
+    fake_api.add(
+        API,
+        Reply.sse(
+            [
+                sse_chunk(text="First line.\nSecond \x1b[31mline."),
+                sse_chunk(image=fake_api.image_url("s.png"), finish="stop"),
+            ]
+        ),
+    )
+    assert run_cli(args(fake_api, tmp_path, "--seed", "3"), env=ENV).exit_code == 0
+    shown = run_cli(["history", "show", "1"])
+    assert shown.exit_code == 0, shown.stderr
+    text = shown.stdout
+    assert text.startswith("run 1 · generate · ok (exit 0)")
+    assert "a lighthouse" in text and '"seed": 3' in text and "req-1" in text
+    assert "  First line.\n  Second [31mline." in text and "\x1b" not in text
+    [image] = runs(isolated_env)[0].images
+    assert f"saved {image.path}" in text and str(image.sha256) in text
+    document = json.loads(run_cli(["history", "show", "1", "--json"]).stdout)
+    assert document["text"] == "First line.\nSecond \x1b[31mline."
+    assert document["images"][0]["path"] == image.path
+    missing = run_cli(["history", "show", "9"])
+    assert missing.exit_code == 2 and "no run 9" in missing.stderr
+
+
+# -- rerun --------------------------------------------------------------------------------------
+
+
+def test_rerun_sends_the_same_request_with_overrides(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path, isolated_env: IsolatedEnv
+) -> None:
+    ref = tmp_path / "ref.png"
+    ref.write_bytes(png_bytes(300, 300))
+    fake_api.add(API, ok_stream(fake_api))
+    first = run_cli(
+        [
+            *("edit", "make it snow", "--ref", str(ref), "-n", "2", "--seed", "5"),
+            *("--size", "1K", "--base-url", f"{fake_api.url}/v1", "-o", str(tmp_path / "a")),
+        ],
+        env=ENV,
+    )
+    assert first.exit_code == 0, first.stderr
+
+    dry = run_cli(["history", "rerun", "1", "--dry-run", "--base-url", f"{fake_api.url}/v1"])
+    assert dry.exit_code == 0, dry.stderr
+    assert json.loads(dry.stdout)["body"] == fake_api.requests_to(API)[0].json
+    assert len(runs(isolated_env)) == 1  # a dry run sends and records nothing
+
+    again = run_cli(
+        [
+            *("history", "rerun", "1", "--seed", "9", "--json"),
+            *("--base-url", f"{fake_api.url}/v1", "-o", str(tmp_path / "b")),
+        ],
+        env=ENV,
+    )
+    assert again.exit_code == 0, again.stderr
+    original, repeated = (request.json for request in fake_api.requests_to(API))
+    assert repeated["parameters"] == {**original["parameters"], "seed": 9}
+    assert repeated["input"] == original["input"] and repeated["model"] == original["model"]
+    newest = runs(isolated_env)[0]
+    assert newest.id == json.loads(again.stdout)["history_id"] == 2
+    assert newest.rerun_of == 1 and newest.command == "edit"
+    assert len(list((tmp_path / "b").glob("*.png"))) == 1
+
+
+def test_rerun_warns_when_a_reference_file_changed(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path
+) -> None:
+    ref = tmp_path / "ref.png"
+    ref.write_bytes(png_bytes(300, 300))
+    fake_api.add(API, ok_stream(fake_api))
+    base = ["--base-url", f"{fake_api.url}/v1"]
+    assert run_cli(["edit", "snow", "--ref", str(ref), *base, "-o", str(tmp_path)], env=ENV)
+    ref.write_bytes(png_bytes(320, 320))
+    result = run_cli(["history", "rerun", "1", "--dry-run", *base])
+    assert result.exit_code == 0, result.stderr
+    assert "has changed since the run" in result.stderr
+    ref.unlink()
+    gone = run_cli(["history", "rerun", "1", "--dry-run", *base])
+    assert gone.exit_code == 2 and "not found" in gone.stderr
+    other = tmp_path / "other.png"
+    other.write_bytes(png_bytes(256, 256))
+    replaced = run_cli(["history", "rerun", "1", "--dry-run", "--ref", str(other), *base])
+    assert replaced.exit_code == 0, replaced.stderr
+
+
+# -- clear --------------------------------------------------------------------------------------
+
+
+def test_clear_needs_confirmation_without_a_terminal(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path, isolated_env: IsolatedEnv
+) -> None:
+    fake_api.add(API, ok_stream(fake_api))
+    assert run_cli(args(fake_api, tmp_path), env=ENV).exit_code == 0
+    assert run_cli(args(fake_api, tmp_path), env=ENV).exit_code == 0
+    conn = sqlite3.connect(isolated_env.history)
+    conn.execute(
+        "UPDATE runs SET created = ? WHERE id = 1",
+        (format_time(datetime.now(UTC) - timedelta(days=40)),),
+    )
+    conn.commit()
+    conn.close()
+
+    refused = run_cli(["history", "clear"])
+    assert refused.exit_code == 2 and "--yes" in refused.stderr
+    assert len(runs(isolated_env)) == 2
+
+    older = run_cli(["history", "clear", "--before", "30d", "--yes"])
+    assert older.exit_code == 0, older.stderr
+    assert "deleted 1 run(s)" in older.stderr
+    assert [run.id for run in runs(isolated_env)] == [2]
+
+    bad = run_cli(["history", "clear", "--before", "yesterday-ish", "--yes"])
+    assert bad.exit_code == 2
+    assert run_cli(["history", "clear", "--yes"]).exit_code == 0
+    assert runs(isolated_env) == []
+    assert len(list(tmp_path.glob("*.png"))) == 2  # images are never deleted
