@@ -98,3 +98,6 @@ app.command("generate")(generate.generate)
 app.command("edit")(generate.edit)
 app.add_typer(config_cmd.config_app, name="config")
 app.command("doctor")(doctor.doctor)
+from wan_cli.cli import history_cmd  # noqa: E402
+
+app.add_typer(history_cmd.history_app, name="history")
