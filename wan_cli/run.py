@@ -8,6 +8,11 @@ The order of a run, readable top to bottom in `run_generation`:
 A paid result is never dropped: if saving fails, or the run is interrupted or breaks after images
 arrived, their URLs still reach stdout / the JSON document. With history on, the run's row is
 written before the request is sent and each image URL before its download starts (history.py).
+
+`wan batch` runs many of these at once: it calls the same steps split in two, `consume_events`
+(run → `RunRecord`) and `settle` (→ `RunOutcome`: error, exit code, history end), with its own
+quiet per-line view, a shared cancel event and a `Pacer` shared by every request, and prints the
+outcomes itself instead of `_conclude`.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from wan_cli.errors import (
     ApiRejected,
@@ -82,6 +87,44 @@ class Job:
     command: str = "generate"
     host: str = ""  # where the request goes (host[:port]), for history
     rerun_of: int | None = None  # the history id this run repeats
+    name: str | None = None  # file-name stem chosen by the user: `{name}-{i}.ext`
+
+
+def job_for(
+    prepared: PreparedRequest,
+    prompt: str,
+    parameters: dict[str, Any],
+    *,
+    rerun_of: int | None = None,
+    name: str | None = None,
+) -> Job:
+    """The Job of a request about to be sent."""
+    return Job(
+        prompt=prompt,
+        parameters=parameters,
+        references=tuple(ref.describe() for ref in prepared.refs),
+        command=prepared.mode,
+        host=_host(prepared.url),
+        rerun_of=rerun_of,
+        name=name,
+    )
+
+
+class Pacer(Protocol):
+    """One pace shared by many requests in flight (`wan batch`): wait before sending, slow
+    everyone down when one is told to retry, and let a cancel abort blocking network I/O."""
+
+    def before_send(self) -> None:
+        """Block until sending is allowed; raise `Interrupted` if the batch was cancelled."""
+
+    def retrying(self, attempt: int, delay: float, why: str) -> None:
+        """The client will send again after `delay` seconds (Retry-After or backoff)."""
+
+    def sleep(self, seconds: float) -> None:
+        """Wait before a retry (at least `seconds`); raise `Interrupted` when cancelled."""
+
+    def opened(self, client: httpx.Client) -> None:
+        """The API client of one request, before anything is sent through it."""
 
 
 # Opens the answer and yields its events; given the view so it can report retries.
@@ -140,14 +183,7 @@ def run_generation(
     rerun_of: int | None = None,
 ) -> ExitCode:
     """Send one request and run it to the end; returns the exit code (errors are reported)."""
-    job = Job(
-        prompt=prompt,
-        parameters=parameters,
-        references=tuple(ref.describe() for ref in prepared.refs),
-        command=prepared.mode,
-        host=_host(prepared.url),
-        rerun_of=rerun_of,
-    )
+    job = job_for(prepared, prompt, parameters, rerun_of=rerun_of)
     return run_events(api_answer(prepared, config, out), config, out, job)
 
 
@@ -159,40 +195,84 @@ def _host(url: str) -> str:
     return parts.netloc.rpartition("@")[2]
 
 
-def api_answer(prepared: PreparedRequest, config: RunConfig, out: Output) -> EventSource:
-    """The event source of a normal run: POST the request, then translate the answer."""
+def api_answer(
+    prepared: PreparedRequest, config: RunConfig, out: Output, pacer: Pacer | None = None
+) -> EventSource:
+    """The event source of a normal run: POST the request, then translate the answer.
+
+    With a `pacer` (batch), sending waits for it, retries slow every request sharing it, and
+    its cancel can abort the request's network I/O from another thread.
+    """
 
     @contextmanager
     def source(view: View) -> Iterator[Iterator[Event]]:
         from wan_cli.client import RetryPolicy, make_api_client, open_answer
 
+        on_retry: Callable[[int, float, str], None] = view.retrying
+        sleep: Callable[[float], None] = time.sleep
+        if pacer is not None:
+            pacer.before_send()
+            on_retry = _both(pacer.retrying, view.retrying)
+            sleep = pacer.sleep
         view.waiting(f"sending to {prepared.url.split('/')[2]}: {config.model}")
-        with (
-            make_api_client(config.timeout) as api,
-            open_answer(
+        with make_api_client(config.timeout) as api:
+            if pacer is not None:
+                pacer.opened(api)
+            with open_answer(
                 api,
                 prepared,
                 config.api_key,
                 RetryPolicy(retries=config.retries),
-                on_retry=view.retrying,
+                on_retry=on_retry,
+                sleep=sleep,
                 log=out.detail if out.verbose else None,
-            ) as response,
-        ):
-            view.waiting(f"generating with {config.model}")
-            yield answer_events(response)
+            ) as response:
+                view.waiting(f"generating with {config.model}")
+                yield answer_events(response)
 
     return source
 
 
-def run_events(source: EventSource, config: RunConfig, out: Output, job: Job) -> ExitCode:
+def _both(
+    first: Callable[[int, float, str], None], second: Callable[[int, float, str], None]
+) -> Callable[[int, float, str], None]:
+    def call(attempt: int, delay: float, why: str) -> None:
+        first(attempt, delay, why)
+        second(attempt, delay, why)
+
+    return call
+
+
+def run_events(
+    source: EventSource, config: RunConfig, out: Output, job: Job, *, view: View | None = None
+) -> ExitCode:
     """Consume an answer's events: show them, save each image as soon as its link arrives,
     then print the results. Every way a run can end comes back as an exit code."""
+    if view is None:
+        from wan_cli.render import make_view
+
+        view = make_view(out)
+    record = consume_events(source, config, job, view)
+    return _conclude(settle(record, config), config, out, view, job)
+
+
+def consume_events(
+    source: EventSource,
+    config: RunConfig,
+    job: Job,
+    view: View,
+    cancel: threading.Event | None = None,
+) -> RunRecord:
+    """Run the answer to its end: every event applied, every image saved or failed. Nothing is
+    printed on stdout; every way it can end is in `record.error`.
+
+    Ctrl-C in this thread, or `cancel` set by another (a batch's Ctrl-C), cancels the downloads
+    (each removes its temp file) and ends the run as `Interrupted`.
+    """
     from wan_cli.download import make_download_client
-    from wan_cli.render import make_view
 
     record = RunRecord()
-    view = make_view(out)
-    cancel = threading.Event()
+    cancel = cancel if cancel is not None else threading.Event()
     futures: dict[int, Future[SavedImage]] = {}
     pool = ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS, thread_name_prefix="download")
     download_client = make_download_client(config.timeout)
@@ -230,9 +310,19 @@ def run_events(source: EventSource, config: RunConfig, out: Output, job: Job) ->
     finally:
         pool.shutdown(wait=True)
         download_client.close()
+        if cancel.is_set() and not isinstance(record.error, Interrupted) and _cut_short(record):
+            # Cancelled from another thread: the broken connection or cancelled download is
+            # the cancel's doing, not the service's.
+            record.error = Interrupted(
+                "interrupted", hint="partial files were removed; image URLs are kept"
+            )
         if record.error is not None:
             view.close()
-    return _conclude(record, config, out, view, job)
+    return record
+
+
+def _cut_short(record: RunRecord) -> bool:
+    return record.error is not None or any(not saved.ok for saved in record.saved.values())
 
 
 def _transport_failure(error: Exception) -> WanError:
@@ -334,7 +424,10 @@ def save_image(
     from wan_cli.download import download_image, save_inline
     from wan_cli.naming import image_stem
 
-    stem = image_stem(job.prompt, record.created, image.index + 1)
+    if job.name is not None:
+        stem = f"{job.name}-{image.index + 1}"
+    else:
+        stem = image_stem(job.prompt, record.created, image.index + 1)
     finalize = None
     if config.metadata:
         finalize = _png_embedder(record, config, job, image)
@@ -443,16 +536,20 @@ def _collect(
     return interrupted
 
 
-def _conclude(
-    record: RunRecord,
-    config: RunConfig,
-    out: Output,
-    view: View,
-    job: Job,
-) -> ExitCode:
-    """Print the results, report failures, pick the exit code."""
-    from wan_cli.render import Summary
+@dataclass(frozen=True)
+class RunOutcome:
+    """How a finished run ended: per image its saved result (None: never finished), the images
+    that were not saved, the error (None: success) and the exit code."""
 
+    record: RunRecord
+    saved: tuple[SavedImage | None, ...]  # in the order of record.images
+    failed: tuple[tuple[ImageRef, SavedImage | None], ...]
+    error: WanError | None
+    code: ExitCode
+
+
+def settle(record: RunRecord, config: RunConfig) -> RunOutcome:
+    """Choose the error and exit code of a consumed run and close its history row."""
     saved = [record.saved.get(image.index) for image in record.images]
     failed = [
         (image, result)
@@ -467,9 +564,30 @@ def _conclude(
         )
     if error is None and not record.images:
         error = ApiRejected("the answer contained no images", request_id=record.request_id)
+    if error is not None and error.request_id is None:
+        error.request_id = record.request_id
     code = error.exit_code if error is not None else ExitCode.OK
     _history_end(record, config, saved, error, code)
+    return RunOutcome(record, tuple(saved), tuple(failed), error, code)
 
+
+def _conclude(
+    outcome: RunOutcome,
+    config: RunConfig,
+    out: Output,
+    view: View,
+    job: Job,
+) -> ExitCode:
+    """Print the results and report failures; returns the exit code."""
+    from wan_cli.render import Summary
+
+    record, saved, failed, error, code = (
+        outcome.record,
+        list(outcome.saved),
+        outcome.failed,
+        outcome.error,
+        outcome.code,
+    )
     if error is None:
         view.finish(
             Summary(
@@ -492,8 +610,6 @@ def _conclude(
                 f"their URLs are kept in history: `wan history download {record.history_id}`"
                 " fetches them while they are valid"
             )
-        if error.request_id is None:
-            error.request_id = record.request_id
         out.error(
             f"{error.message} (request_id {error.request_id})"
             if error.request_id
