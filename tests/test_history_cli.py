@@ -8,6 +8,8 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import IsolatedEnv, RunCli, SpawnWan
 from tests.fakeapi import FakeAPI, Reply, png_bytes, sse_chunk
 from wan_cli.history import RunRow, format_time, open_existing
@@ -138,18 +140,22 @@ def test_failures_are_recorded_with_their_exit_code(
     assert run.error is not None and "DataInspectionFailed" in run.error
 
 
-def test_a_cut_stream_points_to_its_history_entry(
-    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path, isolated_env: IsolatedEnv
+@pytest.mark.parametrize("cut", [None, 2], ids=["no final chunk", "connection broken"])
+def test_a_cut_answer_points_to_its_history_entry(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path, isolated_env: IsolatedEnv, cut: int | None
 ) -> None:
     fake_api.add(
         API,
-        Reply.sse([sse_chunk(text="one "), sse_chunk(text="two")]),  # no final chunk
+        Reply.sse(
+            [sse_chunk(text="one "), sse_chunk(text="two"), sse_chunk(text="!")],
+            cut_after_events=cut,
+        ),
     )
     result = run_cli(args(fake_api, tmp_path), env=ENV)
     assert result.exit_code == 6
     [run] = runs(isolated_env)
-    assert f"wan history show {run.id}" in result.stderr
-    assert run.text == "one two" and run.exit_code == 6
+    assert f"may have been billed: check `wan history show {run.id}`" in result.stderr
+    assert run.text.startswith("one two") and run.exit_code == 6
 
 
 def test_a_corrupt_database_warns_once_and_the_run_succeeds(

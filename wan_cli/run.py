@@ -305,7 +305,7 @@ def consume_events(
         record.error = error
         _collect(futures, record, cancel)
     except Exception as error:  # the transport broke mid-answer (httpx errors and the like)
-        record.error = _transport_failure(error)
+        record.error = _transport_failure(error, record)
         _collect(futures, record, cancel)
     finally:
         pool.shutdown(wait=True)
@@ -325,7 +325,7 @@ def _cut_short(record: RunRecord) -> bool:
     return record.error is not None or any(not saved.ok for saved in record.saved.values())
 
 
-def _transport_failure(error: Exception) -> WanError:
+def _transport_failure(error: Exception, record: RunRecord) -> WanError:
     import httpx
 
     if isinstance(error, httpx.TimeoutException):
@@ -333,8 +333,20 @@ def _transport_failure(error: Exception) -> WanError:
             "the answer stalled past --timeout", hint="raise --timeout or try again"
         )
     if isinstance(error, httpx.HTTPError):
-        return ServiceUnavailable(f"the connection broke mid-answer: {error}")
+        return ServiceUnavailable(
+            f"the connection broke mid-answer: {error}", hint=_billed_hint(record)
+        )
     raise error
+
+
+def _billed_hint(record: RunRecord) -> str:
+    """For an answer that broke off: the service may have charged for it."""
+    where = (
+        f"check `wan history show {record.history_id}`"
+        if record.history_id is not None
+        else "check your account's usage"
+    )
+    return f"the generation may have been billed: {where}"
 
 
 def _history_start(config: RunConfig, job: Job, record: RunRecord) -> int | None:
@@ -395,14 +407,7 @@ def _apply(event: Event, record: RunRecord, view: View) -> None:
         record.request_id = record.request_id or event.request_id
         record.error = error_from_api(event.status, event.code, event.message, record.request_id)
     elif isinstance(event, StreamCut):
-        where = (
-            f"check `wan history show {record.history_id}`"
-            if record.history_id is not None
-            else "check your account's usage"
-        )
-        record.error = ServiceUnavailable(
-            event.reason, hint=f"the generation may have been billed: {where}"
-        )
+        record.error = ServiceUnavailable(event.reason, hint=_billed_hint(record))
     elif isinstance(event, TaskCreated):
         record.task_id = event.task_id
         record.error = ApiRejected(
