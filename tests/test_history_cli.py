@@ -222,6 +222,50 @@ def test_a_run_killed_mid_download_keeps_its_url_and_history_download_saves_it(
     assert len(fake_api.requests_to("/img/big.png")) == 2  # nothing fetched twice
 
 
+def test_ctrl_c_mid_download_is_recorded_as_interrupted(
+    fake_api: FakeAPI, spawn_wan: SpawnWan, tmp_path: Path, isolated_env: IsolatedEnv
+) -> None:
+    import signal
+
+    big = png_bytes(64, 64) + b"\0" * 400_000
+    fake_api.add("/img/big.png", Reply.bytes(big, chunk_size=4096, chunk_delay=0.05))
+    url = f"{fake_api.url}/img/big.png"
+    fake_api.add(API, Reply.sse([sse_chunk(image=url, finish="stop")]))
+    process = spawn_wan(args(fake_api, tmp_path), env=ENV)
+    fake_api.wait_bytes_sent("/img/big.png", 8192, timeout=20)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 130
+    [run] = runs(isolated_env)
+    assert (run.status, run.exit_code) == ("interrupted", 130)
+    [image] = run.images
+    assert image.url == url and not image.is_saved
+    assert f"wan history download {run.id}" in stderr
+
+
+def test_history_download_leaves_a_running_run_alone(
+    run_cli: RunCli, isolated_env: IsolatedEnv
+) -> None:
+    from wan_cli.history import open_store
+
+    store = open_store(isolated_env.history)
+    assert store is not None
+    run_id = store.record_start(  # this test's own process: alive, so "running"
+        command="generate",
+        model="m",
+        provider="gateway",
+        host="h",
+        prompt="p",
+        parameters={},
+        references=[],
+        output_dir=None,
+    )
+    store.record_image(run_id, 0, "https://img.example/1.png")
+    store.close()
+    result = run_cli(["history", "download", str(run_id)])
+    assert result.exit_code == 2 and "still running" in result.stderr
+
+
 def test_history_download_says_when_links_have_expired(
     fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path, isolated_env: IsolatedEnv
 ) -> None:

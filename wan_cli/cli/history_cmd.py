@@ -273,6 +273,11 @@ def _download(
     from wan_cli.settings import resolve_settings
 
     run = _found(store.get_run(run_id), run_id)
+    if run.status == "running":
+        raise UsageError(
+            f"run {run_id} is still running: it is saving its own images",
+            hint="wait for it to finish (or stop it), then try again",
+        )
     if not run.images:
         raise UsageError(f"run {run_id} has no images recorded ({run.status})")
     pending = [
