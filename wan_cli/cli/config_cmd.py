@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from wan_cli.completion_values import complete_config_key, complete_config_value, complete_profile
+
 if TYPE_CHECKING:
     from wan_cli.settings import ConfigFile, Settings, Sourced
 
@@ -26,6 +28,7 @@ ProfileOption = Annotated[
         metavar="NAME",
         help="Profile to use (default: WAN_PROFILE, the file's default_profile, or 'default').",
         show_default=False,
+        autocompletion=complete_profile,
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
@@ -36,6 +39,7 @@ KeyArgument = Annotated[
         help="api-key, base-url, model, provider, size, output-dir, timeout, retries, "
         "metadata or history.",
         show_default=False,
+        autocompletion=complete_config_key,
     ),
 ]
 
@@ -89,6 +93,7 @@ def set_command(
             help="The value. For api-key leave it out: you are prompted (or it is read from "
             "stdin), so the key stays out of your shell history.",
             show_default=False,
+            autocompletion=complete_config_value,
         ),
     ] = None,
     profile: ProfileOption = None,

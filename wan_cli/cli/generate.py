@@ -8,6 +8,13 @@ from typing import Annotated, Any
 
 import typer
 
+from wan_cli.completion_values import (
+    complete_edit_size,
+    complete_generate_size,
+    complete_profile,
+    complete_provider,
+)
+
 # Options shared by both commands, declared once.
 PromptArg = Annotated[
     str | None,
@@ -26,7 +33,12 @@ PromptFile = Annotated[
 Size = Annotated[
     str | None,
     typer.Option(
-        "--size", "-s", metavar="W*H", help="Output size W*H (also WxH).", show_default=False
+        "--size",
+        "-s",
+        metavar="W*H",
+        help="Output size W*H (also WxH).",
+        show_default=False,
+        autocompletion=complete_generate_size,
     ),
 ]
 NegativePrompt = Annotated[
@@ -98,6 +110,7 @@ Profile = Annotated[
         metavar="NAME",
         help="Settings profile to use (or WAN_PROFILE).",
         show_default=False,
+        autocompletion=complete_profile,
     ),
 ]
 Model = Annotated[
@@ -110,6 +123,7 @@ Provider = Annotated[
         metavar="gateway|dashscope",
         help="gateway (default) or dashscope.",
         show_default=False,
+        autocompletion=complete_provider,
     ),
 ]
 BaseUrl = Annotated[
@@ -220,6 +234,7 @@ def edit(
             metavar="1K|2K|W*H",
             help="Output size: 1K, 2K or W*H.",
             show_default=False,
+            autocompletion=complete_edit_size,
         ),
     ] = None,
     prompt_extend: Annotated[
