@@ -28,6 +28,11 @@ ENDPOINT_PATHS: dict[str, str] = {
     "gateway": "/images/generations",
     "dashscope": "/services/aigc/multimodal-generation/generation",
 }
+# DashScope's async API: submit here with `X-DashScope-Async: enable`, then poll `/tasks/{id}`.
+ASYNC_ENDPOINT_PATH = "/services/aigc/image-generation/generation"
+ASYNC_PROVIDERS: tuple[str, ...] = ("dashscope",)
+# Task ids go into URL paths: letters, digits, '-' and '_' only (DashScope's are UUIDs).
+_TASK_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 MAX_PROMPT_CHARS = 2000
 MAX_NEGATIVE_PROMPT_CHARS = 500
@@ -79,6 +84,8 @@ class GenerateInputs:
     model: str = DEFAULT_MODEL
     provider: str = "gateway"
     base_url: str | None = None  # None → DEFAULT_BASE_URLS[provider]
+    # Submit an async task (DashScope only) instead of waiting for the answer; never streamed.
+    async_task: bool = False
 
 
 @dataclass(frozen=True)
@@ -96,9 +103,12 @@ class PreparedRequest:
 
     def body_bytes(self) -> bytes:
         """Compact UTF-8 JSON. Not cached: with four 10 MB refs it is ~55 MB, so the caller
-        encodes once and keeps its copy only as long as it sends (retries included)."""
+        encodes once and keeps its copy only as long as it sends (retries included).
+        An empty body (task polls and cancels) is sent as no body at all."""
         import json
 
+        if not self.body:
+            return b""
         return json.dumps(self.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
@@ -136,9 +146,14 @@ def _check_range(name: str, value: int | None, low: int, high: int) -> None:
 
 
 def _base_url(inputs: GenerateInputs) -> str:
+    base = inputs.base_url if inputs.base_url is not None else DEFAULT_BASE_URLS[inputs.provider]
+    return normalize_base_url(base)
+
+
+def normalize_base_url(base: str) -> str:
+    """`base` without surrounding space or trailing '/'; UsageError unless it is http(s)://host."""
     from urllib.parse import urlsplit
 
-    base = inputs.base_url if inputs.base_url is not None else DEFAULT_BASE_URLS[inputs.provider]
     base = base.strip().rstrip("/")
     try:
         parts = urlsplit(base)
@@ -156,6 +171,12 @@ def validate_inputs(inputs: GenerateInputs) -> None:
         raise UsageError(f"unknown provider '{inputs.provider}' ({', '.join(PROVIDERS)})")
     if inputs.mode not in MODES:
         raise UsageError(f"unknown mode '{inputs.mode}' ({', '.join(MODES)})")
+    if inputs.async_task and inputs.provider not in ASYNC_PROVIDERS:
+        raise UsageError(
+            f"--async is not offered by the {inputs.provider} provider: only DashScope's native"
+            " API runs async tasks",
+            hint="use --provider dashscope (with a DashScope key), or drop --async",
+        )
     if not inputs.model.strip():
         raise UsageError("the model name is empty")
     _base_url(inputs)
@@ -188,7 +209,7 @@ def validate_inputs(inputs: GenerateInputs) -> None:
         if inputs.prompt_extend is not None:
             raise UsageError("prompt_extend applies to edit only")
         _check_range("max_images", inputs.max_images, *MAX_IMAGES_RANGE)
-        if not inputs.stream and inputs.provider == "dashscope":
+        if not inputs.stream and inputs.provider == "dashscope" and not inputs.async_task:
             # Documented: interleaved mode is stream-only on DashScope's sync API.
             raise UsageError("generate (interleaved mode) needs streaming on DashScope")
     else:
@@ -210,7 +231,8 @@ def validate_inputs(inputs: GenerateInputs) -> None:
 
 def _parameters(inputs: GenerateInputs) -> dict[str, Any]:
     params: dict[str, Any] = {"enable_interleave": inputs.mode == "generate"}
-    params["stream"] = inputs.stream
+    if not inputs.async_task:  # an async task is never streamed: leave `stream` out
+        params["stream"] = inputs.stream
     if inputs.mode == "generate":
         params["max_images"] = (
             inputs.max_images if inputs.max_images is not None else DEFAULT_MAX_IMAGES
@@ -242,19 +264,52 @@ def build_request(inputs: GenerateInputs) -> PreparedRequest:
         "parameters": _parameters(inputs),
     }
     headers = {"Content-Type": "application/json"}
-    if inputs.stream:
+    stream = inputs.stream and not inputs.async_task
+    if stream:
         headers["Accept"] = "text/event-stream"
         if inputs.provider == "dashscope":
             headers["X-DashScope-SSE"] = "enable"
+    path = ENDPOINT_PATHS[inputs.provider]
+    if inputs.async_task:
+        headers["X-DashScope-Async"] = "enable"
+        path = ASYNC_ENDPOINT_PATH
     return PreparedRequest(
         method="POST",
-        url=_base_url(inputs) + ENDPOINT_PATHS[inputs.provider],
+        url=_base_url(inputs) + path,
         headers=headers,
         body=body,
         provider=inputs.provider,
         mode=inputs.mode,
-        stream=inputs.stream,
+        stream=stream,
         refs=refs,
+    )
+
+
+def check_task_id(text: str) -> str:
+    """A task id as given (spaces trimmed); UsageError if it could not be one."""
+    task_id = text.strip()
+    if not _TASK_ID.fullmatch(task_id):
+        raise UsageError(
+            f"invalid task id '{text}': expected letters, digits, '-' and '_'",
+            hint="task ids are printed by `wan generate --async` and listed by `wan task list`",
+        )
+    return task_id
+
+
+def task_request(
+    base_url: str, task_id: str, action: Literal["status", "cancel"]
+) -> PreparedRequest:
+    """A DashScope task query (`GET {base}/tasks/{id}`) or cancel (`POST …/{id}/cancel`)."""
+    url = f"{normalize_base_url(base_url)}/tasks/{check_task_id(task_id)}"
+    cancel = action == "cancel"
+    return PreparedRequest(
+        method="POST" if cancel else "GET",
+        url=url + "/cancel" if cancel else url,
+        headers={"Accept": "application/json"},
+        body={},
+        provider="dashscope",
+        mode="task",
+        stream=False,
     )
 
 
