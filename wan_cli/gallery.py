@@ -435,7 +435,7 @@ header p { margin: 4px 0 16px; color: var(--muted); }
 .run { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); gap: 16px;
   background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 14px;
   margin: 0 0 18px; }
-.images { display: grid; grid-template-columns: repeat(auto-fill, minmax(220px, 1fr));
+.images { display: grid; grid-template-columns: repeat(auto-fit, minmax(220px, 1fr));
   gap: 10px; align-content: start; }
 figure { margin: 0; }
 figure img { display: block; width: 100%; height: auto; border-radius: 6px;
