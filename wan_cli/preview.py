@@ -43,8 +43,7 @@ PROTOCOLS = ("kitty", "iterm2", "sixel", "blocks")
 PROTOCOL_CHOICES = ("auto", *PROTOCOLS)
 PILLOW_HINT = "preview needs Pillow: pip install 'wan-cli[preview]'"
 NO_PROTOCOL_HINT = (
-    "preview: this terminal advertises no image protocol or true colour; "
-    "choose one with --preview-protocol kitty|iterm2|sixel|blocks"
+    "preview: no image protocol or true colour detected; try --preview-protocol blocks"
 )
 # Raw payloads up to this size are sent uncompressed (see the module docstring).
 COMPRESS_ABOVE = 64 * 1024
