@@ -97,6 +97,7 @@ def execute(args: dict[str, Any], *, mode: str, stdin: TextIO) -> ExitCode:
         model=settings.model,
         provider=settings.provider,
         base_url=settings.base_url,
+        async_task=bool(args.get("async_task")),
     )
     prepared = build_request(inputs)
     if args["dry_run"] or args["curl"]:
@@ -124,6 +125,10 @@ def execute(args: dict[str, Any], *, mode: str, stdin: TextIO) -> ExitCode:
     )
     parameters = dict(prepared.body.get("parameters", {}))
     try:
+        if inputs.async_task:  # submit only: `wan task wait` collects the images
+            from wan_cli.tasks import submit_task
+
+            return submit_task(prepared, config, out, prompt, parameters)
         return run_generation(
             prepared, config, out, prompt, parameters, rerun_of=args.get("rerun_of")
         )

@@ -144,6 +144,14 @@ NoMetadata = Annotated[
     bool,
     typer.Option("--no-metadata", help="Do not write provenance (sidecar JSON, PNG text chunks)."),
 ]
+AsyncTask = Annotated[
+    bool,
+    typer.Option(
+        "--async",
+        help="DashScope only: submit an async task, print its id and return at once "
+        "(collect the images with `wan task wait ID`).",
+    ),
+]
 NoHistory = Annotated[
     bool,
     typer.Option("--no-history", help="Do not record this run in history (`wan history`)."),
@@ -180,6 +188,7 @@ def generate(
     json_output: JsonOut = False,
     dry_run: DryRun = False,
     curl: Curl = False,
+    async_task: AsyncTask = False,
     prompt_file: PromptFile = None,
     timeout: Timeout = None,
     retries: Retries = None,
@@ -252,6 +261,7 @@ def edit(
     json_output: JsonOut = False,
     dry_run: DryRun = False,
     curl: Curl = False,
+    async_task: AsyncTask = False,
     prompt_file: PromptFile = None,
     timeout: Timeout = None,
     retries: Retries = None,
