@@ -169,31 +169,45 @@ def _builtin_defaults() -> dict[str, str]:
     return {key: value for key, value in shown.items() if value}
 
 
-def _option_defaults() -> dict[str, str]:
-    """Defaults of options that are not settings, from the constants that implement them."""
+# Commands whose unset options fall back to the settings (`generation.execute` resolves them):
+# there an option named after a setting *is* that setting. Elsewhere the same name can mean
+# something else (`wan task wait --timeout`, `wan gallery --history`, `wan history rerun`
+# options that change a recorded request), so only `--profile` is mapped everywhere.
+SETTINGS_COMMANDS = ("wan generate", "wan edit")
+
+
+def settings_options() -> dict[str, str]:
+    """Parameter name → setting key, for the options of SETTINGS_COMMANDS."""
+    from wan_cli.generation import SETTING_FLAGS
+
+    mapping = {name: name.replace("_", "-") for name in SETTING_FLAGS}
+    # Also read by `generation.execute`: size falls back to the setting; the two switches
+    # turn a boolean setting off for one run.
+    mapping.update(size="size", no_metadata="metadata", no_history="history")
+    return mapping
+
+
+def _option_defaults() -> dict[tuple[str, str], str]:
+    """Defaults of generate/edit options that are not settings, from the constants in use."""
     from wan_cli.request import DEFAULT_MAX_IMAGES, DEFAULT_N
 
-    return {
-        "max_images": str(DEFAULT_MAX_IMAGES),
-        "n": str(DEFAULT_N),
-        "watermark": "not sent (service: off)",
-        "prompt_extend": "not sent (service: on)",
-        "size": "not sent (the service decides)",
-        "seed": "random",
+    defaults = {
+        ("wan generate", "max_images"): str(DEFAULT_MAX_IMAGES),
+        ("wan edit", "n"): str(DEFAULT_N),
+        ("wan edit", "prompt_extend"): "not sent (service: on)",
     }
+    for command in SETTINGS_COMMANDS:
+        defaults[(command, "watermark")] = "not sent (service: off)"
+        defaults[(command, "size")] = "not sent (the service decides)"
+        defaults[(command, "seed")] = "random"
+    return defaults
 
 
-def _setting_key(param: Any) -> str | None:
-    """The setting an option sets (`--timeout` → timeout, `--no-metadata` → metadata)."""
-    from wan_cli.settings import KEYS
-
-    for opt in param.opts:
-        if opt.startswith("--"):
-            name = opt[2:]
-            name = name[3:] if name.startswith("no-") and name[3:] in KEYS else name
-            if name in KEYS:
-                return str(name)
-    return None
+def _setting_key(param: Any, command_path: str) -> str | None:
+    """The setting an option stands for (`--timeout` → timeout), if it is one."""
+    if command_path not in SETTINGS_COMMANDS:
+        return None
+    return settings_options().get(param.name)
 
 
 def _where(param: Any, key: str | None) -> str:
@@ -210,14 +224,22 @@ def _where(param: Any, key: str | None) -> str:
     return ", ".join(found)
 
 
-def _default(param: Any, key: str | None, builtin: dict[str, str], extra: dict[str, str]) -> str:
-    if param.name in extra:
-        return extra[param.name]
+def _default(
+    param: Any,
+    command_path: str,
+    key: str | None,
+    builtin: dict[str, str],
+    extra: dict[tuple[str, str], str],
+) -> str:
+    if (command_path, param.name) in extra:
+        return extra[(command_path, param.name)]
     if getattr(param, "is_flag", False) and not param.secondary_opts:
         return "off"
     if key is not None and key in builtin:
         return builtin[key]
-    if param.default not in (None, (), []):
+    if "default" in (param.help or "").lower():
+        return ""  # the help text says it, better than we could
+    if param.default not in (None, (), [], False):
         return str(param.default)
     return ""
 
@@ -265,12 +287,12 @@ def _command_section(command: Any, ctx: Any, depth: int) -> list[str]:
             ]
         )
         for param in options:
-            key = _setting_key(param)
+            key = _setting_key(param, title)
             value = _value(param, ctx)
             cells = [
                 _code(_option_names(param)),
                 _code(value) if value else "",
-                _md(_default(param, key, builtin, extra)),
+                _md(_default(param, title, key, builtin, extra)),
                 _where(param, key),
                 _md(param.help or ""),
             ]

@@ -123,6 +123,19 @@ def test_reference_lists_every_command_and_option() -> None:
                     assert name in reference, f"{ctx.command_path} {name}"
 
 
+def test_settings_options_of_the_reference_exist() -> None:
+    """The generator's option → setting map names real options of real settings."""
+    from wan_cli.settings import KEYS
+
+    gen = load_gen_docs()
+    commands = {ctx.command_path: command for command, ctx in _app_commands()}
+    for path in gen.SETTINGS_COMMANDS:
+        names = {param.name for param in commands[path].params}
+        for name, key in gen.settings_options().items():
+            assert name in names, f"{path} has no option {name}"
+            assert key in KEYS, key
+
+
 def test_every_command_has_a_short_description() -> None:
     for command, ctx in _app_commands():
         assert (command.help or "").strip(), f"`{ctx.command_path}` has no help text"
