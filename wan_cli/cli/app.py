@@ -101,6 +101,9 @@ app.command("doctor")(doctor.doctor)
 from wan_cli.cli import history_cmd  # noqa: E402
 
 app.add_typer(history_cmd.history_app, name="history")
+from wan_cli.cli import task_cmd  # noqa: E402
+
+app.add_typer(task_cmd.task_app, name="task")
 from wan_cli.cli import gallery_cmd  # noqa: E402
 
 app.command("gallery")(gallery_cmd.gallery)
