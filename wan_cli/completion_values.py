@@ -2,8 +2,8 @@
 
 The shell calls `wan` with `_WAN_COMPLETE` set on every Tab press, so these run on the hot path
 of an interactive shell: they import only cheap project modules, lazily, and never raise (a broken
-config file must not turn Tab into a traceback). Each returns every candidate with a short help
-text; typer keeps the ones that start with what was typed.
+config file must not turn Tab into a traceback). Each returns the candidates that start with
+what was typed, with a short help text that zsh and fish show beside them.
 """
 
 from __future__ import annotations
