@@ -771,8 +771,7 @@ def _collect(
 
     @contextmanager
     def finished(view: View) -> Iterator[Iterator[Event]]:
-        view.waiting(f"task {status.task_id}: {status.state}")
-        yield result_events(status)
+        yield result_events(status)  # the view already shows the task's final state
 
     source: EventSource = finished
     return run_events(source, config, session.out, job, view=view)
