@@ -377,20 +377,25 @@ def examples(path: Path) -> list[Example]:
 
 
 _IMAGE_MAKERS = {".jpg": jpeg_bytes, ".jpeg": jpeg_bytes, ".webp": webp_bytes, ".bmp": bmp_bytes}
+# Input files an example may name, by extension: prompts one per line, or JSON lines.
+_TEXT_INPUTS = {".txt": "a red fox in the snow\n", ".jsonl": '{"prompt": "a red fox"}\n'}
+_OUTPUT_OPTIONS = {"-o", "--output", "--output-dir"}
 
 
 def _prepare_files(argv: list[str], cwd: Path) -> None:
-    """Create the local files an example names (reference images, prompt files)."""
-    for option, value in itertools.pairwise(argv):
-        if value.startswith(("http://", "https://", "data:", "~")):
+    """Create the local files an example reads (reference images, prompt and batch files)."""
+    for option, value in itertools.pairwise(["", *argv]):
+        if value.startswith(("http://", "https://", "data:", "~", "-")):
             continue
         target = cwd / value
-        if option in ("-r", "--ref") and not target.exists():
+        if target.exists() or option in _OUTPUT_OPTIONS:
+            continue
+        if option in ("-r", "--ref"):
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(_IMAGE_MAKERS.get(target.suffix.lower(), png_bytes)(320, 320))
-        if option == "--prompt-file" and not target.exists():
+        elif target.suffix.lower() in _TEXT_INPUTS:
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text("a red fox in the snow\n", encoding="utf-8")
+            target.write_text(_TEXT_INPUTS[target.suffix.lower()], encoding="utf-8")
 
 
 def _asks_for_the_key(argv: list[str]) -> bool:
