@@ -8,7 +8,6 @@ piped output). Service-provided text is always escaped before it is shown.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
@@ -66,6 +65,8 @@ class Output:
         self.stdout.flush()
 
     def result_json(self, document: Any) -> None:
+        import json  # here, not at the top: most commands never print JSON
+
         pretty = bool(getattr(self.stdout, "isatty", lambda: False)())
         text = json.dumps(document, indent=2 if pretty else None, ensure_ascii=False)
         self.result(text)

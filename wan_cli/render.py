@@ -102,7 +102,9 @@ class PlainView:
 
     def __init__(self, out: Output) -> None:
         self._out = out
-        self._pending = ""
+        # The current line's fragments: joined once the line is complete (appending to one
+        # string would copy the whole line for every fragment of a long line).
+        self._pieces: list[str] = []
         self._lock = threading.Lock()
 
     def waiting(self, what: str) -> None:
@@ -113,15 +115,19 @@ class PlainView:
 
     def text(self, fragment: str) -> None:
         with self._lock:
-            self._pending += fragment
-            if "\n" not in self._pending:
+            if "\n" not in fragment:  # most fragments: no line ends here
+                self._pieces.append(fragment)
                 return
-            complete, self._pending = self._pending.rsplit("\n", 1)
+            head, _, tail = fragment.rpartition("\n")
+            self._pieces.append(head)
+            complete = "".join(self._pieces)
+            self._pieces = [tail]
         self._out.info(complete)
 
     def _flush_text(self) -> None:
         with self._lock:
-            pending, self._pending = self._pending, ""
+            pending = "".join(self._pieces)
+            self._pieces = []
         if pending.strip():
             self._out.info(pending)
 
@@ -153,8 +159,11 @@ class PlainView:
 class LiveView:
     """A rich live view on stderr, refreshed at most `refresh_per_second` times a second.
 
-    Completed lines of text are printed above the live area (so they stay in scrollback);
-    the live area holds the partial line, the spinner and one bar per download.
+    Completed lines of text are printed above the live area (so they stay in scrollback), in
+    batches at most `refresh_per_second` times a second: every print redraws the live area, so
+    a stream of one-line fragments must not print each one. Until printed, they show in the live
+    area with the partial line, the spinner and one bar per download. The live area is built
+    when rich redraws it (`get_renderable`), never per event.
     """
 
     def __init__(self, out: Output, refresh_per_second: float = 8.0) -> None:
@@ -172,7 +181,11 @@ class LiveView:
         self._out = out
         self._console = out.console
         self._lock = threading.RLock()
-        self._pending = ""
+        self._lines: list[str] = []  # complete lines not printed yet
+        self._pieces: list[str] = []  # fragments of the current line
+        self._print_interval = 1.0 / refresh_per_second
+        self._next_print = 0.0
+        self._writing = False
         # One line for "what is happening" (spinner, elapsed), one bar per download.
         self._spinner: Progress = Progress(
             SpinnerColumn(),
@@ -190,27 +203,40 @@ class LiveView:
         )
         self._downloads: dict[int, TaskID] = {}
         self._live: Live = Live(
-            self._renderable(),
             console=self._console,
             refresh_per_second=refresh_per_second,
             transient=True,
             redirect_stdout=False,
             redirect_stderr=False,
+            get_renderable=self._renderable,
         )
         self._live.start()
 
     def _renderable(self) -> Any:
+        """The live area, built by rich's refresh (its thread, under its lock). It reads our
+        state without our lock: taking it here could deadlock with a print made under it."""
         from rich.console import Group
         from rich.text import Text
 
-        return Group(Text(self._pending), self._spinner, self._progress)
+        shown = "\n".join([*self._lines, "".join(self._pieces)])
+        return Group(Text(shown), self._spinner, self._progress)
 
-    def _update(self) -> None:
-        # No refresh here: the Live's own timer redraws at a bounded rate.
-        self._live.update(self._renderable(), refresh=False)
+    def _print_text(self, *, partial: bool) -> None:
+        """Print the waiting complete lines (and with `partial`, the current line) at once."""
+        from rich.text import Text
+
+        lines = self._lines
+        if partial and self._pieces:
+            lines = [*lines, "".join(self._pieces)]
+            self._pieces = []
+        self._lines = []
+        if lines:
+            self._console.print(Text("\n".join(lines)))
+        self._next_print = time.monotonic() + self._print_interval
 
     def waiting(self, what: str) -> None:
         with self._lock:
+            self._writing = False
             self._spinner.update(self._status, description=escape_markup(what))
 
     def retrying(self, attempt: int, delay: float, why: str) -> None:
@@ -221,26 +247,25 @@ class LiveView:
             )
 
     def text(self, fragment: str) -> None:
-        from rich.text import Text
-
         with self._lock:
-            self._pending += fragment
-            if "\n" in self._pending:
-                complete, self._pending = self._pending.rsplit("\n", 1)
-                self._console.print(Text(complete))
-            self._spinner.update(self._status, description="writing")
-            self._update()
+            if "\n" in fragment:
+                head, _, tail = fragment.rpartition("\n")
+                self._pieces.append(head)
+                self._lines.extend("".join(self._pieces).split("\n"))
+                self._pieces = [tail]
+                if time.monotonic() >= self._next_print:
+                    self._print_text(partial=False)
+            else:
+                self._pieces.append(fragment)
+            if not self._writing:
+                self._writing = True
+                self._spinner.update(self._status, description="writing")
 
     def image_found(self, index: int, url: str | None) -> None:
-        from rich.text import Text
-
         with self._lock:
-            if self._pending:
-                self._console.print(Text(self._pending))
-                self._pending = ""
+            self._print_text(partial=True)
             self._console.print(f"[bold cyan]▣ image {index + 1}[/bold cyan]")
             self._downloads[index] = self._progress.add_task(f"image {index + 1}", total=None)
-            self._update()
 
     def download_progress(self, index: int, done: int, total: int | None) -> None:
         with self._lock:
@@ -260,17 +285,11 @@ class LiveView:
                     f"[green]✓[/green] saved [link={path.as_uri()}]{link}[/link] "
                     f"[dim]({_size(image.bytes)})[/dim]"
                 )
-            self._update()
 
     def finish(self, summary: Summary) -> None:
-        from rich.text import Text
-
         with self._lock:
-            if self._pending:
-                self._console.print(Text(self._pending))
-                self._pending = ""
+            self._print_text(partial=True)
             self._spinner.update(self._status, visible=False)
-            self._update()
         self.close()
         parts = [f"done in {summary.elapsed_s:.1f} s"]
         line = usage_line(summary.usage)
@@ -283,6 +302,7 @@ class LiveView:
     def close(self) -> None:
         with self._lock:
             if self._live.is_started:
+                self._print_text(partial=True)  # what was streamed stays on screen
                 self._live.stop()
 
 
