@@ -82,6 +82,7 @@ def execute(args: dict[str, Any], *, mode: str, stdin: TextIO) -> ExitCode:
     if args.get("api_key") is not None:
         out.warn("--api-key lands in shell history: prefer `wan config set api-key` or WAN_API_KEY")
 
+    preview = _preview_protocol(args, settings.preview)
     prompt = read_prompt(args.get("prompt"), args.get("prompt_file"), stdin)
     inputs = GenerateInputs(
         mode="generate" if mode == "generate" else "edit",
@@ -122,6 +123,7 @@ def execute(args: dict[str, Any], *, mode: str, stdin: TextIO) -> ExitCode:
         json_output=args["json_output"],
         metadata=settings.metadata and not args["no_metadata"],
         history=history,
+        preview=preview,
     )
     parameters = dict(prepared.body.get("parameters", {}))
     try:
@@ -135,6 +137,16 @@ def execute(args: dict[str, Any], *, mode: str, stdin: TextIO) -> ExitCode:
     finally:
         if history is not None:
             history.close()
+
+
+def _preview_protocol(args: dict[str, Any], configured: bool) -> str | None:
+    """None for no preview, else the protocol to draw with ("auto" = detect); checked early."""
+    wanted = args.get("preview")
+    if not (configured if wanted is None else wanted):
+        return None
+    from wan_cli.preview import check_protocol
+
+    return check_protocol(args.get("preview_protocol")) or "auto"
 
 
 def _open_history(enabled: bool, out: Output) -> Store | None:

@@ -75,6 +75,7 @@ class RunConfig:
     metadata: bool = True
     max_download_bytes: int = 200 * 1024 * 1024
     history: Store | None = field(default=None, compare=False)  # None: not recorded
+    preview: str | None = None  # draw saved images on a TTY: a protocol name or "auto"
 
 
 @dataclass(frozen=True)
@@ -630,6 +631,11 @@ def _conclude(
                 out.result(str(result.path))
             elif image.url:
                 out.result(image.url)  # not saved: the URL is the result (valid ~24 h)
+    if config.preview is not None:
+        from wan_cli.preview import show_previews
+
+        paths = [s.path for s in saved if s is not None and s.error is None and s.path]
+        show_previews(paths, out, config.preview)
     return code
 
 

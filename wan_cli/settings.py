@@ -49,9 +49,10 @@ KEYS = (
     "retries",
     "metadata",
     "history",
+    "preview",
 )
 # The settings that have an environment variable; `DASHSCOPE_API_KEY` is a separate fallback.
-# size/metadata/history have none: WAN_HISTORY already names the history database's path.
+# size/metadata/history/preview have none: WAN_HISTORY already names the history database's path.
 ENV_VARS = {
     "api-key": "WAN_API_KEY",
     "base-url": "WAN_BASE_URL",
@@ -76,6 +77,7 @@ _DEFAULTS: dict[str, object] = {
     "retries": 2,
     "metadata": True,
     "history": True,
+    "preview": False,  # draw saved images in the terminal (TTY only)
 }
 _PROFILE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _TRUE = frozenset({"true", "yes", "1"})
@@ -107,6 +109,7 @@ class Settings:
     retries: int
     metadata: bool
     history: bool
+    preview: bool
     profile: str
     config_path: Path
     sources: Mapping[str, Sourced] = field(repr=False)  # by CLI key name
@@ -236,6 +239,7 @@ _PARSERS: dict[str, Callable[[object], object]] = {
     "retries": _retries,
     "metadata": _boolean,
     "history": _boolean,
+    "preview": _boolean,
 }
 
 
@@ -594,6 +598,7 @@ def resolve(
         retries=get("retries"),
         metadata=get("metadata"),
         history=get("history"),
+        preview=get("preview"),
         profile=profile,
         config_path=config.path,
         sources=sources,

@@ -156,6 +156,24 @@ NoHistory = Annotated[
     bool,
     typer.Option("--no-history", help="Do not record this run in history (`wan history`)."),
 ]
+Preview = Annotated[
+    bool | None,
+    typer.Option(
+        "--preview/--no-preview",
+        help="Draw the saved images in the terminal (TTY only; needs wan-cli[preview]). "
+        "Default: config preview.",
+        show_default=False,
+    ),
+]
+PreviewProtocol = Annotated[
+    str | None,
+    typer.Option(
+        "--preview-protocol",
+        metavar="auto|kitty|iterm2|sixel|blocks",
+        help="How to draw previews (default: detected from the terminal).",
+        show_default=False,
+    ),
+]
 
 
 def generate(
@@ -201,6 +219,8 @@ def generate(
     verbose: Verbose = False,
     no_metadata: NoMetadata = False,
     no_history: NoHistory = False,
+    preview: Preview = None,
+    preview_protocol: PreviewProtocol = None,
 ) -> None:
     """Create images with interleaved text from a prompt (and optionally one reference image).
 
@@ -274,6 +294,8 @@ def edit(
     verbose: Verbose = False,
     no_metadata: NoMetadata = False,
     no_history: NoHistory = False,
+    preview: Preview = None,
+    preview_protocol: PreviewProtocol = None,
 ) -> None:
     """Edit one to four images following a prompt.
 
