@@ -20,12 +20,8 @@ def _args(fake: FakeAPI, out: Path, *extra: str) -> list[str]:
     return ["generate", "a red fox", "--base-url", f"{fake.url}/v1", "-o", str(out), *extra]
 
 
-def test_preview_draws_on_a_terminal(fake_api: FakeAPI, tmp_path: Path) -> None:
-    pytest.importorskip("PIL")
-    fake_api.add(
-        API,
-        Reply.sse([sse_chunk(image=fake_api.image_url("p.png", png_bytes(8, 4)), finish="stop")]),
-    )
+def _run_on_a_terminal(argv: list[str]) -> tuple[subprocess.CompletedProcess[str], str]:
+    """Run `wan` with stderr on a real pty; returns the process and what the pty showed."""
     master, slave = os.openpty()
     received: list[bytes] = []
 
@@ -43,7 +39,7 @@ def test_preview_draws_on_a_terminal(fake_api: FakeAPI, tmp_path: Path) -> None:
     reader.start()
     env = _environment({**ENV, "COLORTERM": "truecolor", "TERM": "xterm-256color"})
     done = subprocess.run(
-        [str(WAN_BIN), *_args(fake_api, tmp_path, "--preview", "--preview-protocol", "blocks")],
+        [str(WAN_BIN), *argv],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=slave,
@@ -55,10 +51,24 @@ def test_preview_draws_on_a_terminal(fake_api: FakeAPI, tmp_path: Path) -> None:
     os.close(slave)
     reader.join(timeout=10)
     os.close(master)
+    return done, b"".join(received).decode("utf-8", "replace")
+
+
+def test_preview_draws_on_a_terminal(fake_api: FakeAPI, tmp_path: Path) -> None:
+    pytest.importorskip("PIL")
+    url = fake_api.image_url("p.png", png_bytes(8, 4))
+    fake_api.add(API, Reply.sse([sse_chunk(image=url, finish="stop")]))
+    blocks = ["--preview", "--preview-protocol", "blocks"]
+    done, drawn = _run_on_a_terminal(_args(fake_api, tmp_path, *blocks))
     assert done.returncode == 0
     assert Path(done.stdout.strip()).exists()  # stdout: the path only
-    drawn = b"".join(received).decode("utf-8", "replace")
     assert "▀" in drawn and "\x1b[38;2;" in drawn
+
+    # the same picture again from history
+    shown, drawn_again = _run_on_a_terminal(["history", "show", "1", *blocks])
+    assert shown.returncode == 0
+    assert "a red fox" in shown.stdout
+    assert "▀" in drawn_again
 
 
 def test_preview_never_reaches_pipes(

@@ -174,6 +174,8 @@ def _run_of(members: list[tuple[Path, Mapping[str, Any] | None]]) -> Run:
 
 def runs_from_history(rows: Sequence[RunRow]) -> list[Run]:
     """Recorded runs (newest first, as given), each with the images it saved."""
+    from wan_cli.history import resolve_image_path
+
     runs = []
     for row in rows:
         pictures = []
@@ -182,7 +184,7 @@ def runs_from_history(rows: Sequence[RunRow]) -> list[Run]:
                 where = Path(f"image-{image.index + 1}")
                 pictures.append(Picture(where, image.index, image.error or "not saved"))
                 continue
-            path = _saved_path(image.path, row.output_dir)
+            path = resolve_image_path(image.path, row.output_dir)
             missing = None if path.is_file() else "the file is no longer there"
             size = png_size(path) or ()
             pictures.append(Picture(path, image.index, missing, *size))
@@ -205,14 +207,6 @@ def runs_from_history(rows: Sequence[RunRow]) -> list[Run]:
             )
         )
     return runs
-
-
-def _saved_path(recorded: str, output_dir: str | None) -> Path:
-    # A relative path was relative to the run's working directory; its output_dir is absolute.
-    path = Path(recorded)
-    if path.is_absolute() or output_dir is None:
-        return path
-    return Path(output_dir) / path.name
 
 
 def _int(value: Any) -> int | None:

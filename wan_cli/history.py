@@ -186,6 +186,15 @@ class ImageRow:
         }
 
 
+def resolve_image_path(recorded: str, output_dir: str | None) -> Path:
+    """A recorded image path as it is now: a relative one was relative to the run's working
+    directory, whose output_dir is recorded absolute."""
+    path = Path(recorded)
+    if path.is_absolute() or output_dir is None:
+        return path
+    return Path(output_dir) / path.name
+
+
 @dataclass(frozen=True)
 class RunRow:
     """One recorded request and everything learned about it."""
@@ -213,6 +222,14 @@ class RunRow:
     @property
     def saved_count(self) -> int:
         return sum(1 for image in self.images if image.is_saved)
+
+    def saved_paths(self) -> list[Path]:
+        """Where this run's saved images are."""
+        return [
+            resolve_image_path(image.path, self.output_dir)
+            for image in self.images
+            if image.is_saved and image.path is not None
+        ]
 
     def to_json(self) -> dict[str, Any]:
         return {

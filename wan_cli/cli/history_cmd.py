@@ -139,15 +139,47 @@ def _print_table(out: Output, rows: list[tuple[str, ...]]) -> None:
 
 
 @history_app.command("show")
-def show(run_id: RunId, json_output: JsonOption = False) -> None:
-    """Everything recorded about one run: request, answer text, images, usage, error."""
+def show(
+    run_id: RunId,
+    json_output: JsonOption = False,
+    preview: Annotated[
+        bool,
+        typer.Option("--preview", help="Also draw the run's saved images (on a terminal)."),
+    ] = False,
+    preview_protocol: Annotated[
+        str | None,
+        typer.Option(
+            "--preview-protocol",
+            metavar="auto|kitty|iterm2|sixel|blocks",
+            help="How to draw previews (default: detected from the terminal).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Everything recorded about one run: request, answer text, images, usage, error.
+
+    Examples:
+
+      wan history show 12
+
+      wan history show 12 --json | jq .images
+    """
     out = _output(json_output)
+    protocol = None
+    if preview:
+        from wan_cli.preview import check_protocol
+
+        protocol = check_protocol(preview_protocol) or "auto"
     run = _get_run(out, run_id)
     if json_output:
         out.result_json(run.to_json())
-        return
-    for line in describe_run(run):
-        out.result(line)
+    else:
+        for line in describe_run(run):
+            out.result(line)
+    if protocol is not None:
+        from wan_cli.preview import show_previews
+
+        show_previews(run.saved_paths(), out, protocol)
 
 
 def describe_run(run: RunRow) -> list[str]:
