@@ -313,3 +313,13 @@ def test_doctor_without_key_says_so(invoke: Invoke) -> None:
     assert result.exit_code == 0
     assert "api key source: (not set)" in result.stdout
     assert "problem: no API key" in result.stdout
+
+
+def test_key_argument_help_names_every_setting() -> None:
+    from typer.testing import CliRunner
+
+    from wan_cli.cli.app import app
+    from wan_cli.settings import KEYS
+
+    text = CliRunner().invoke(app, ["config", "set", "--help"]).stdout
+    assert all(key in text for key in KEYS), text

@@ -149,11 +149,6 @@ def test_generate_and_edit_help_show_examples(run_cli: RunCli) -> None:
         assert f"wan {name} " in result.stdout.split("Examples:", 1)[1]
 
 
-@pytest.mark.xfail(
-    reason="the config and doctor commands' docstrings have no examples yet (not this test's "
-    "files); see the report of issue #7",
-    strict=False,
-)
 def test_every_command_help_shows_an_example() -> None:
     missing = [
         ctx.command_path

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from wan_cli.settings import ConfigFile, Settings, Sourced
 
 config_app = typer.Typer(
-    help="Show and change settings (API key, base URL, model, profiles).",
+    help="Show and change settings (API key, base URL, model, profiles)."
+    "\n\nExamples:\n\n  wan config set api-key\n\n  wan config show",
     no_args_is_help=True,
 )
 
@@ -36,8 +37,10 @@ KeyArgument = Annotated[
     str,
     typer.Argument(
         metavar="KEY",
+        # Spelled out (not built from settings.KEYS) so --help does not import settings;
+        # tests/test_cli_config.py checks it names every key.
         help="api-key, base-url, model, provider, size, output-dir, timeout, retries, "
-        "metadata or history.",
+        "metadata, history or preview.",
         show_default=False,
         autocompletion=complete_config_key,
     ),
@@ -98,7 +101,14 @@ def set_command(
     ] = None,
     profile: ProfileOption = None,
 ) -> None:
-    """Store a setting in the config file (in the chosen profile, created if new)."""
+    """Store a setting in the config file (in the chosen profile, created if new).
+
+    Examples:
+
+      wan config set api-key
+
+      wan config set provider dashscope --profile ds
+    """
     import os
 
     from wan_cli.errors import UsageError
@@ -132,7 +142,14 @@ def get_command(
     ] = False,
     profile: ProfileOption = None,
 ) -> None:
-    """Print a setting's effective value (the API key masked unless --reveal)."""
+    """Print a setting's effective value (the API key masked unless --reveal).
+
+    Examples:
+
+      wan config get base-url
+
+      wan config get model --profile ds
+    """
     from wan_cli.output import get_output
     from wan_cli.settings import display_value, format_value, normalize_key
 
@@ -150,7 +167,12 @@ def get_command(
 
 @config_app.command("unset")
 def unset_command(key: KeyArgument, profile: ProfileOption = None) -> None:
-    """Remove a setting from the chosen profile of the config file."""
+    """Remove a setting from the chosen profile of the config file.
+
+    Examples:
+
+      wan config unset output-dir
+    """
     from wan_cli.output import get_output
     from wan_cli.settings import normalize_key, unset_value
 
@@ -198,7 +220,14 @@ def aligned(rows: list[tuple[str, str, str]], indent: str = "") -> list[str]:
 
 @config_app.command("show")
 def show_command(profile: ProfileOption = None, as_json: JsonOption = False) -> None:
-    """Print every effective setting with where it comes from (the key masked)."""
+    """Print every effective setting with where it comes from (the key masked).
+
+    Examples:
+
+      wan config show
+
+      wan config show --json --profile ds
+    """
     from wan_cli.output import get_output
     from wan_cli.settings import KEYS
 
@@ -226,7 +255,12 @@ def show_command(profile: ProfileOption = None, as_json: JsonOption = False) -> 
 
 @config_app.command("path")
 def path_command() -> None:
-    """Print the config file's path (WAN_CONFIG overrides it)."""
+    """Print the config file's path (WAN_CONFIG overrides it).
+
+    Examples:
+
+      wan config path
+    """
     from wan_cli.output import get_output
     from wan_cli.settings import config_path
 
@@ -235,7 +269,12 @@ def path_command() -> None:
 
 @config_app.command("profiles")
 def profiles_command(profile: ProfileOption = None, as_json: JsonOption = False) -> None:
-    """List the profiles in the config file; `*` marks the active one."""
+    """List the profiles in the config file; `*` marks the active one.
+
+    Examples:
+
+      wan config profiles
+    """
     import os
 
     from wan_cli.output import get_output

@@ -207,7 +207,14 @@ def doctor(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
-    """Print versions, config sources and terminal capabilities for a bug report."""
+    """Print versions, config sources and terminal capabilities for a bug report.
+
+    Examples:
+
+      wan doctor
+
+      wan doctor --json
+    """
     import os
 
     from wan_cli.output import get_output

@@ -65,7 +65,14 @@ def gallery(
         bool, typer.Option("--force", help="Overwrite the target even if wan did not write it.")
     ] = False,
 ) -> None:
-    """Write one HTML page of images with their prompts, parameters and text (no network)."""
+    """Write one HTML page of images with their prompts, parameters and text (no network).
+
+    Examples:
+
+      wan gallery out/
+
+      wan gallery --history -n 20 -o runs.html
+    """
     from wan_cli import gallery as pages
     from wan_cli.errors import UsageError
     from wan_cli.output import get_output

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from wan_cli.output import Output
 
 history_app = typer.Typer(
-    help="Every request sent, newest first: find, show, download, rerun or clear past runs.",
+    help="Every request sent, newest first: find, show, download, rerun or clear past runs."
+    "\n\nExamples:\n\n  wan history --failed\n\n  wan history show 12",
     invoke_without_command=True,
 )
 
@@ -275,6 +276,10 @@ def download(
     Example:
 
       wan history download 42 -o rescued/
+
+    Examples:
+
+      wan history download 12 -o out/
     """
     from wan_cli.errors import ExitCode, Interrupted
 
@@ -551,6 +556,10 @@ def clear(
     """Delete recorded runs (all, or older ones). Saved image files are never touched.
 
     Without a terminal, --yes is required.
+
+    Examples:
+
+      wan history clear --before 30d --yes
     """
     from wan_cli.errors import UsageError
     from wan_cli.history import parse_before

@@ -15,7 +15,8 @@ task_app = typer.Typer(
     "submitted with `wan generate|edit --async`.\n\n"
     "Exit codes of a task's end: SUCCEEDED as a normal run · FAILED by the service's code "
     "(moderation 4, service error 6…) · CANCELED 4 · UNKNOWN (expired or not found) 4 · "
-    "wait --timeout elapsed 6 · Ctrl-C 130.",
+    "wait --timeout elapsed 6 · Ctrl-C 130."
+    "\n\nExamples:\n\n  wan task list\n\n  wan task wait 0385dc79-5ff8-4d82-bcb6-3b07a5c2a1e9 -o out/",
     no_args_is_help=True,
 )
 
@@ -113,7 +114,11 @@ def status(
 
     Example:
 
-      wan task status 0385dc79-5ff8-4d82-bcb6-xxxxxxxxxxxx --json
+      wan task status 0385dc79-5ff8-4d82-bcb6-3b07a5c2a1e9 --json
+
+    Examples:
+
+      wan task status 0385dc79-5ff8-4d82-bcb6-3b07a5c2a1e9
     """
     from wan_cli.tasks import task_status
 
@@ -165,7 +170,11 @@ def wait(
 
     Example:
 
-      wan task wait 0385dc79-5ff8-4d82-bcb6-xxxxxxxxxxxx --timeout 600 -o out/
+      wan task wait 0385dc79-5ff8-4d82-bcb6-3b07a5c2a1e9 --timeout 600 -o out/
+
+    Examples:
+
+      wan task wait 0385dc79-5ff8-4d82-bcb6-3b07a5c2a1e9 -o out/
     """
     from wan_cli.tasks import task_wait
 
@@ -189,6 +198,10 @@ def cancel(
 ) -> None:
     """Cancel a task that has not started (PENDING). A RUNNING task cannot be cancelled
     (exit 4): it finishes and is billed.
+
+    Examples:
+
+      wan task cancel 0385dc79-5ff8-4d82-bcb6-3b07a5c2a1e9
     """
     from wan_cli.tasks import task_cancel
 
@@ -206,6 +219,12 @@ def list_tasks(
 ) -> None:
     """Tasks submitted from this machine (from history), newest first, with their last known
     state (SUBMITTED until a final state was seen). Sends nothing.
+
+    Examples:
+
+      wan task list
+
+      wan task list --json
     """
     from wan_cli.tasks import TaskFlags, task_list
 
