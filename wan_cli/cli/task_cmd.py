@@ -16,7 +16,8 @@ task_app = typer.Typer(
     "Exit codes of a task's end: SUCCEEDED as a normal run · FAILED by the service's code "
     "(moderation 4, service error 6…) · CANCELED 4 · UNKNOWN (expired or not found) 4 · "
     "wait --timeout elapsed 6 · Ctrl-C 130."
-    "\n\nExamples:\n\n  wan task list\n\n  wan task wait 0385dc79-5ff8-4d82-bcb6-3b07a5c2a1e9 -o out/",
+    "\n\nExamples:\n\n  wan task list"
+    "\n\n  wan task wait 0385dc79-5ff8-4d82-bcb6-3b07a5c2a1e9 -o out/",
     no_args_is_help=True,
 )
 
