@@ -378,7 +378,10 @@ _OUTPUT_OPTIONS = {"-o", "--output", "--output-dir"}
 
 
 def _prepare_files(argv: list[str], cwd: Path) -> None:
-    """Create the local files an example reads (reference images, prompt and batch files)."""
+    """Create the local files an example reads (reference images, prompt and batch files,
+    a folder of generated images for `wan gallery DIR`)."""
+    if argv[:1] == ["gallery"] and len(argv) > 1 and not argv[1].startswith("-"):
+        _generated_images(cwd / argv[1])
     for option, value in itertools.pairwise(["", *argv]):
         if value.startswith(("http://", "https://", "data:", "~", "-")):
             continue
@@ -391,6 +394,17 @@ def _prepare_files(argv: list[str], cwd: Path) -> None:
         elif target.suffix.lower() in _TEXT_INPUTS:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(_TEXT_INPUTS[target.suffix.lower()], encoding="utf-8")
+
+
+def _generated_images(folder: Path) -> None:
+    """One image with its provenance sidecar, as `wan generate` leaves them."""
+    from wan_cli.provenance import build_metadata, write_sidecar
+
+    folder.mkdir(parents=True, exist_ok=True)
+    image = folder / "a-red-fox-20260101-120000-1.png"
+    if not image.exists():
+        image.write_bytes(png_bytes(320, 320))
+        write_sidecar(image, build_metadata(prompt="a red fox", index=0, model="wan2.6-image"))
 
 
 def _asks_for_the_key(argv: list[str]) -> bool:
@@ -511,6 +525,7 @@ def test_every_example_command_runs(
     seeded = len(fake_api.requests_to("/v1/images/generations"))
     monkeypatch.setenv("WAN_BASE_URL", f"{fake_api.url}/v1")
     monkeypatch.setenv("WAN_POLL_INTERVAL", "0")
+    monkeypatch.setenv("BROWSER", "true")  # `wan gallery --open` opens nothing
     for example in found:
         argv = _as_dry_run(example.argv)
         _prepare_files(argv, cwd)
