@@ -347,3 +347,6 @@ app.command("gallery")(gallery_cmd.gallery)
 gc.freeze()
 if _GC_WAS_ENABLED:
     gc.enable()
+from wan_cli.cli import batch_cmd  # noqa: E402
+
+app.command("batch")(batch_cmd.batch)
