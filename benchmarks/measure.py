@@ -48,23 +48,29 @@ def run_child(
     argv: Sequence[str],
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    *,
+    terminal: bool = False,
 ) -> ChildRun:
     """Run `argv` to completion; its wall time and its own peak RSS (not its children's).
 
-    Output goes to temp files, not pipes, so the parent does nothing while the child runs.
+    Output goes to temp files, not pipes, so the parent does nothing while the child runs;
+    with `terminal`, stdout is a pseudo-terminal (as in an interactive shell) instead.
     """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        tty = _Pty() if terminal else None
         started = time.perf_counter()
         process = subprocess.Popen(
             list(argv),
             stdin=subprocess.DEVNULL,
-            stdout=out,
+            stdout=tty.child if tty is not None else out,
             stderr=err,
             env=dict(env) if env is not None else None,
             cwd=cwd,
         )
         peak = _maxrss_bytes(process)
         seconds = time.perf_counter() - started
+        if tty is not None:
+            out.write(tty.close())
         out.seek(0)
         err.seek(0)
         return ChildRun(
@@ -74,6 +80,35 @@ def run_child(
             stdout=out.read().decode("utf-8", "replace"),
             stderr=err.read().decode("utf-8", "replace"),
         )
+
+
+class _Pty:
+    """A pseudo-terminal for a child's stdout, drained by a thread so the child never blocks."""
+
+    def __init__(self) -> None:
+        import pty
+        import threading
+
+        self.parent, self.child = pty.openpty()
+        self._chunks: list[bytes] = []
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.parent, 65536)
+            except OSError:  # EIO: every writer is gone
+                return
+            if not chunk:
+                return
+            self._chunks.append(chunk)
+
+    def close(self) -> bytes:
+        os.close(self.child)
+        self._reader.join(timeout=5)
+        os.close(self.parent)
+        return b"".join(self._chunks)
 
 
 def _maxrss_bytes(process: subprocess.Popen[bytes]) -> int:

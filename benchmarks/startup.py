@@ -24,7 +24,9 @@ COMMANDS: dict[str, list[str]] = {
     "wan --help": ["--help"],
     "wan generate --help": ["generate", "--help"],
     "wan config show": ["config", "show"],
+    "wan --help, on a terminal (styled)": ["--help"],
 }
+ON_A_TERMINAL = {"wan --help, on a terminal (styled)"}
 # A config file like a user's: `config show` really reads and resolves it.
 CONFIG = """default_profile = "work"
 
@@ -74,9 +76,11 @@ def measure(rounds: int) -> dict[str, list[ChildRun]]:
         env = isolated_env(Path(tmp))
         for round_number in range(rounds + 1):
             for name, argv in argvs.items():
-                run = run_child(argv, env=env)
+                run = run_child(argv, env=env, terminal=name in ON_A_TERMINAL)
                 if run.returncode != 0:
                     raise RuntimeError(f"{name} exited {run.returncode}: {run.stderr.strip()}")
+                if name in ON_A_TERMINAL and "\x1b[" not in run.stdout:
+                    raise RuntimeError(f"{name}: the help is not styled on a terminal")
                 if round_number:  # round 0 warms the page cache and the .pyc files
                     runs[name].append(run)
     return runs

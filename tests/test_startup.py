@@ -297,3 +297,25 @@ def test_plain_view_handles_a_long_line_in_linear_time() -> None:
     view.text("end\n")
     assert log.getvalue().endswith("word end\n")
     assert len(log.getvalue()) > 1_000_000
+
+
+# -- help on a terminal -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args", [["--help"], ["config", "show", "--help"]])
+def test_help_is_styled_only_on_a_colour_terminal(args: list[str]) -> None:
+    from benchmarks.measure import run_child
+
+    argv = [sys.executable, "-m", "wan_cli", *args]
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "TERM")}
+    styled = run_child(argv, env={**env, "TERM": "xterm-256color"}, terminal=True)
+    assert styled.returncode == 0
+    assert "\x1b[1mUsage: \x1b[0m" in styled.stdout
+    assert "\x1b[36m\x1b[1m-h, --help\x1b[0m" in styled.stdout
+    plain = _ANSI.sub("", styled.stdout)
+    for no_colour in ({"NO_COLOR": "1"}, {"TERM": "dumb"}):
+        run = run_child(argv, env={**env, **no_colour}, terminal=True)
+        assert "\x1b[" not in run.stdout
+        assert run.stdout.replace("\r", "").split() == plain.split()  # the same words
+    piped = subprocess.run(argv, capture_output=True, text=True, env=env, check=True)
+    assert "\x1b[" not in piped.stdout

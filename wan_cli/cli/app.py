@@ -15,12 +15,15 @@ _GC_WAS_ENABLED = gc.isenabled()
 gc.disable()
 
 import os  # noqa: E402
+import sys  # noqa: E402
 from collections.abc import Callable, Iterator, MutableMapping  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Annotated, Any  # noqa: E402
 
 import typer  # noqa: E402
+from typer._click.core import Context  # noqa: E402
+from typer._click.formatting import HelpFormatter  # noqa: E402
 from typer._coercion import RuntimeParam, TypeDescriptor, build_runtime_param  # noqa: E402
 from typer._param_types import coerce_cli_path  # noqa: E402
 from typer.core import TyperGroup, _TyperParameter  # noqa: E402
@@ -35,8 +38,37 @@ EXIT_CODES_HELP = (
 )
 
 
+class StyledHelpFormatter(HelpFormatter):
+    """click's help layout with bold headings and cyan option and command names.
+
+    typer's rich help imports rich, rich.markdown and markdown-it (~2x the start-up of the
+    whole CLI); this is a few escape codes, used only on a colour terminal.
+    """
+
+    def write_usage(self, prog: str, args: str = "", prefix: str | None = None) -> None:
+        super().write_usage(prog, args, typer.style(prefix or "Usage: ", bold=True))
+
+    def write_heading(self, heading: str) -> None:
+        super().write_heading(typer.style(heading, bold=True))
+
+    def write_dl(self, rows: Any, col_max: int = 30, col_spacing: int = 2) -> None:
+        styled = [(typer.style(first, fg="cyan", bold=True), second) for first, second in rows]
+        super().write_dl(styled, col_max, col_spacing)
+
+
+class WanContext(Context):
+    def make_formatter(self) -> HelpFormatter:
+        from wan_cli.output import color_allowed
+
+        if color_allowed(sys.stdout, os.environ):
+            return StyledHelpFormatter(width=self.terminal_width, max_width=self.max_content_width)
+        return super().make_formatter()
+
+
 class WanGroup(TyperGroup):
     """Turns every expected failure into one line on stderr and its exit code."""
+
+    context_class = WanContext
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         _lighten(self, ctx, subcommands=False)  # a subcommand is lightened once it is chosen
@@ -152,6 +184,7 @@ def _lighten(command: Any, ctx: Any, *, subcommands: bool = True) -> None:
     """Give every parameter of `command` (and of its subcommands) the quick conversion."""
     if not getattr(command, "_wan_light", False):
         command._wan_light = True
+        command.context_class = WanContext  # styled help on a colour terminal
         for param in command.get_params(ctx):
             if isinstance(param, _TyperParameter) and param._runtime_param is None:
                 descriptor = param.type_descriptor
@@ -341,12 +374,13 @@ app.add_typer(task_cmd.task_app, name="task")
 from wan_cli.cli import gallery_cmd  # noqa: E402
 
 app.command("gallery")(gallery_cmd.gallery)
-
-# Start-up: everything made so far lives until exit. Frozen, it is skipped by every later
-# collection, the one at exit included (~8 ms of a ~55 ms `wan --help`; docs/performance.md).
-gc.freeze()
-if _GC_WAS_ENABLED:
-    gc.enable()
 from wan_cli.cli import batch_cmd  # noqa: E402
 
 app.command("batch")(batch_cmd.batch)
+
+# Keep this last (register commands above it). Start-up: everything made so far lives until
+# exit; frozen, it is skipped by every later collection, the one at exit included
+# (~8 ms of a ~55 ms `wan --help`; docs/performance.md).
+gc.freeze()
+if _GC_WAS_ENABLED:
+    gc.enable()
