@@ -82,6 +82,57 @@ def test_a_new_migration_upgrades_an_old_database_and_keeps_its_rows(
     assert conn.execute("SELECT label FROM runs").fetchall() == [("migrated",)]
 
 
+def test_version_1_database_gains_task_columns_and_keeps_its_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "history.db"
+    with monkeypatch.context() as patch:  # a database written by the `wan` before tasks
+        patch.setattr(history, "MIGRATIONS", history.MIGRATIONS[:1])
+        patch.setattr(history, "SCHEMA_VERSION", 1)
+        store = store_at(path)
+        normal = start(store, "a normal run")
+        store.record_request_id(normal, "req-1")
+        store.record_image(normal, 0, "https://x/0.png")
+        store.record_end(normal, exit_code=0, error=None, usage=None, text="", request_id=None)
+        # `--async` submissions as they were recorded then: marker parameter, task id as
+        # request id, and their state in the error.
+        pending = start(store, "pending", parameters={"size": "1K", "async": True})
+        store.record_request_id(pending, "task-p")
+        failed = start(store, "failed", parameters={"async": True})
+        store.record_request_id(failed, "task-f")
+        store.record_end(
+            failed, exit_code=4, error="task CANCELED", usage=None, text="", request_id=None
+        )
+        done = start(store, "done", parameters={"async": True})
+        store.record_request_id(done, "task-d")
+        store.record_end(done, exit_code=0, error=None, usage=None, text="", request_id=None)
+        store.close()
+        conn = sqlite3.connect(path)
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        conn.close()
+
+    store = store_at(path)
+    assert [run.id for run in store.list_runs()] == [done, failed, pending, normal]
+    kept = store.get_run(normal)
+    assert kept is not None and kept.status == "ok" and kept.request_id == "req-1"
+    assert kept.task_id is None and kept.task_status is None and len(kept.images) == 1
+    assert kept.parameters == {"seed": 7, "max_images": 2}
+    tasks = {run.task_id: run for run in store.list_tasks(None)}
+    assert set(tasks) == {"task-p", "task-f", "task-d"}
+    assert (tasks["task-p"].status, tasks["task-p"].task_status) == ("task PENDING", "PENDING")
+    assert tasks["task-p"].parameters == {"size": "1K"} and tasks["task-p"].awaiting_task
+    assert (tasks["task-f"].status, tasks["task-f"].task_status) == ("failed", "CANCELED")
+    assert (tasks["task-d"].status, tasks["task-d"].task_status) == ("ok", "SUCCEEDED")
+    assert all(run.parameters == {} for run in (tasks["task-f"], tasks["task-d"]))
+    assert [run.id for run in store.list_runs(failed=True)] == [failed]
+    store.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == history.SCHEMA_VERSION == 2
+    indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert "runs_task_id" in indexes
+    conn.close()
+
+
 def test_newer_schema_warns_once_for_a_run_and_is_an_error_for_commands(
     tmp_path: Path,
 ) -> None:
@@ -315,6 +366,76 @@ def test_list_is_newest_first_and_filters(tmp_path: Path) -> None:
     assert [run.id for run in store.list_runs(search="100%")] == [ok]
     assert store.list_runs(search="1_0") == []  # LIKE wildcards are literal
     assert [run.id for run in store.list_runs(search="req-ok")] == [ok]
+
+
+def test_a_task_row_from_submission_to_collected_images(tmp_path: Path) -> None:
+    store = store_at(tmp_path / "history.db")
+    run_id = start(store, "a task", parameters={"size": "1K"})
+    store.record_task(run_id, "task-1", "PENDING")  # the submission's answer
+    other = start(store, "a normal run")
+    store.record_end(other, exit_code=0, error=None, usage=None, text="", request_id=None)
+
+    row = store.find_task("task-1")
+    assert row is not None and row.id == run_id
+    assert (row.status, row.task_id, row.task_status) == ("task PENDING", "task-1", "PENDING")
+    assert row.awaiting_task and row.finished is None
+    assert store.find_task("task-2") is None
+    assert [run.id for run in store.list_tasks()] == [run_id]
+
+    # Pending on the service is not a failure, even once the submitting process is gone.
+    conn = sqlite3.connect(store.path)
+    conn.execute("UPDATE runs SET pid = ? WHERE id = ?", (_dead_pid(), run_id))
+    conn.commit()
+    conn.close()
+    store.record_task(run_id, "task-1", "RUNNING")
+    row = store.get_run(run_id)
+    assert row is not None and row.status == "task RUNNING" and row.task_status == "RUNNING"
+    assert store.list_runs(failed=True) == []
+    assert [run.id for run in store.list_runs(search="task-1")] == [run_id]
+
+    # `wan task wait` fills the same row: running under this process, then ended.
+    store.record_task(run_id, "task-1", "SUCCEEDED")
+    assert store.get_run(run_id).status == "task SUCCEEDED"  # type: ignore[union-attr]
+    assert store.record_resume(run_id, output_dir="/tmp/elsewhere") == run_id
+    row = store.get_run(run_id)
+    assert row is not None and row.status == "running" and not row.awaiting_task
+    store.record_task(run_id, "task-1", "SUCCEEDED")  # a query meanwhile changes nothing
+    assert store.get_run(run_id).status == "running"  # type: ignore[union-attr]
+    store.record_image(run_id, 0, "https://x/0.png")
+    store.record_saved(run_id, 0, "/tmp/elsewhere/a.png", "ab" * 32, 10, None)
+    store.record_end(run_id, exit_code=0, error=None, usage=None, text="", request_id="req-2")
+    row = store.get_run(run_id)
+    assert row is not None
+    assert (row.status, row.task_status, row.output_dir) == ("ok", "SUCCEEDED", "/tmp/elsewhere")
+    assert row.saved_count == 1 and row.request_id == "req-2"
+    assert row.to_json()["task_id"] == "task-1" and row.to_json()["task_status"] == "SUCCEEDED"
+    assert store.count_runs() == 2 and store.list_runs(failed=True) == []
+
+
+def test_tasks_that_ended_without_images_count_as_failed(tmp_path: Path) -> None:
+    store = store_at(tmp_path / "history.db")
+    ended = start(store, "moderated")
+    store.record_task(ended, "task-f", "PENDING")
+    store.record_task(ended, "task-f", "FAILED")
+    store.record_end(ended, exit_code=4, error="task FAILED", usage=None, text="", request_id=None)
+    unended = start(store, "canceled")  # a state seen, its row not ended (yet)
+    store.record_task(unended, "task-c", "CANCELED")
+    waiting = start(store, "waiting")
+    store.record_task(waiting, "task-w", "PENDING")
+    assert [run.id for run in store.list_runs(failed=True)] == [unended, ended]
+    assert store.get_run(ended).status == "failed"  # type: ignore[union-attr]
+    assert store.get_run(unended).status == "task CANCELED"  # type: ignore[union-attr]
+    assert [run.id for run in store.list_tasks(2)] == [waiting, unended]
+
+
+def test_resuming_a_cleared_row_or_without_history_gives_none(tmp_path: Path) -> None:
+    store = store_at(tmp_path / "history.db")
+    run_id = start(store)
+    store.delete_runs()
+    assert store.record_resume(run_id, output_dir=None) is None
+    assert store.record_resume(None, output_dir=None) is None
+    store.record_task(run_id, "task-1", "PENDING")
+    assert store.count_runs() == 0
 
 
 def _dead_pid() -> int:

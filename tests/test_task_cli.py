@@ -193,7 +193,26 @@ def test_async_submit_refused_by_the_service(
     assert result.stdout == ""
 
 
+def test_a_task_answer_to_a_normal_request_says_how_to_collect_it(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path
+) -> None:
+    fake_api.add("/v1/images/generations", Reply.json(doc("PENDING", "t-42")))
+    result = run_cli(
+        ["generate", "a fox", "--base-url", f"{fake_api.url}/v1", "-o", str(tmp_path)], env=ENV
+    )
+    assert result.exit_code == 4
+    assert "async task t-42" in result.stderr and "`wan task wait t-42`" in result.stderr
+    assert "not supported" not in result.stderr
+
+
 # -- the whole life of a task ---------------------------------------------------------------
+
+
+def history_runs(run_cli: RunCli, *extra: str) -> list[dict[str, Any]]:
+    result = run_cli(["history", "--json", *extra])
+    assert result.exit_code == 0, result.stderr
+    runs: list[dict[str, Any]] = json.loads(result.stdout)
+    return runs
 
 
 def test_submit_then_wait_through_pending_and_running_to_saved_images(
@@ -203,12 +222,21 @@ def test_submit_then_wait_through_pending_and_running_to_saved_images(
     assert submit(run_cli, fake_api, out).exit_code == 0
     listed = run_cli(["task", "list"], env=ENV)
     assert listed.exit_code == 0
-    assert listed.stdout.startswith(f"{TASK}  SUBMITTED")
+    assert listed.stdout.startswith(f"{TASK}  PENDING")
     assert "a lighthouse at dusk" in listed.stdout
+    [run] = history_runs(run_cli)
+    assert (run["task_id"], run["task_status"], run["status"]) == (TASK, "PENDING", "task PENDING")
+    assert run["request_id"] == "req-pending" and "async" not in run["parameters"]
 
-    fake_api.add(
-        POLL, Reply.json(doc("PENDING")), Reply.json(doc("RUNNING")), succeeded(fake_api, 2)
-    )
+    # A query records the state it sees: pending on the service is not a failure.
+    fake_api.add(POLL, Reply.json(doc("RUNNING")))
+    assert task(run_cli, fake_api, "status", TASK).stdout == "RUNNING\n"
+    assert run_cli(["task", "list"], env=ENV).stdout.startswith(f"{TASK}  RUNNING")
+    assert history_runs(run_cli, "--failed") == []
+    plain = run_cli(["history"])
+    assert "task RUNNING" in plain.stdout and "unfinished" not in plain.stdout
+
+    fake_api.add(POLL, succeeded(fake_api, 2))  # after one more RUNNING
     result = task(run_cli, fake_api, "wait", TASK)
     assert result.exit_code == 0, result.stderr
     # Saved where the task was submitted to be saved, named after its prompt.
@@ -220,15 +248,28 @@ def test_submit_then_wait_through_pending_and_running_to_saved_images(
     assert sidecar["prompt"] == "a lighthouse at dusk"
     assert "async" not in json.dumps(sidecar.get("parameters", {}))
     polls = fake_api.requests_to(POLL)
-    assert len(polls) == 3
+    assert len(polls) == 3  # status, then wait: RUNNING, SUCCEEDED
     assert all(p.method == "GET" and p.headers["authorization"] == f"Bearer {KEY}" for p in polls)
-    for state in ("PENDING", "RUNNING", "SUCCEEDED"):
+    for state in ("RUNNING", "SUCCEEDED"):
         assert state in result.stderr
     no_key(result.stdout, result.stderr)
 
     listed = run_cli(["task", "list", "--json"], env=ENV)
     [entry] = json.loads(listed.stdout)
     assert entry["task_id"] == TASK and entry["status"] == "SUCCEEDED"
+    assert entry["history_status"] == "ok" and entry["saved"] == 2
+
+    # One history row: the submission's, filled with the images.
+    [run] = history_runs(run_cli)
+    assert run["id"] == entry["history_id"]
+    assert (run["task_id"], run["task_status"], run["status"]) == (TASK, "SUCCEEDED", "ok")
+    assert run["exit_code"] == 0 and run["error"] is None
+    assert run["prompt"] == "a lighthouse at dusk" and run["request_id"] == "req-succeeded"
+    assert [image["path"] for image in run["images"]] == [str(path) for path in saved]
+    assert run["output_dir"] == str(out.absolute())
+    assert run["usage"] == {"image_count": 2, "size": "1280*1280"}
+    assert history_runs(run_cli, "--failed") == []
+    assert [r["id"] for r in history_runs(run_cli, "--search", TASK)] == [run["id"]]
 
 
 def test_wait_json_is_a_normal_run_document(
@@ -253,6 +294,29 @@ def test_wait_for_a_task_not_in_history_still_saves(
     [saved] = images_in(tmp_path)
     assert saved.name.startswith("image-")
     assert "not in this machine's history" in result.stderr
+    # It is in history now, as a task with its images.
+    [run] = history_runs(run_cli)
+    assert (run["task_id"], run["task_status"], run["status"]) == (TASK, "SUCCEEDED", "ok")
+    assert [image["path"] for image in run["images"]] == [str(saved)]
+
+
+def test_wait_again_after_a_failed_download_fills_the_same_row(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path
+) -> None:
+    assert submit(run_cli, fake_api, tmp_path).exit_code == 0
+    # The image host fails the first download only (404: not retried).
+    fake_api.add(f"/img/{TASK}-0.png", Reply.status(404))
+    fake_api.add(POLL, succeeded(fake_api))
+    first = task(run_cli, fake_api, "wait", TASK)
+    assert first.exit_code == 7, first.stderr
+    [run] = history_runs(run_cli, "--failed")
+    assert (run["status"], run["task_status"]) == ("unsaved", "SUCCEEDED")
+
+    again = task(run_cli, fake_api, "wait", TASK)
+    assert again.exit_code == 0, again.stderr
+    [run] = history_runs(run_cli)
+    assert (run["status"], run["exit_code"], run["error"]) == ("ok", 0, None)
+    assert [image["path"] for image in run["images"]] == again.stdout.splitlines()
 
 
 def test_failed_with_moderation_code_is_exit_4(
@@ -283,6 +347,9 @@ def test_failed_with_moderation_code_is_exit_4(
     assert status.exit_code == 0 and status.stdout == "FAILED\n"
     listed = run_cli(["task", "list"], env=ENV)
     assert listed.stdout.startswith(f"{TASK}  FAILED")
+    [run] = history_runs(run_cli, "--failed")
+    assert (run["task_id"], run["task_status"], run["status"]) == (TASK, "FAILED", "failed")
+    assert run["exit_code"] == 4 and run["error"].startswith("task FAILED: DataInspectionFailed")
 
 
 def test_failed_with_internal_error_is_exit_6(fake_api: FakeAPI, run_cli: RunCli) -> None:
@@ -359,6 +426,8 @@ def test_cancel_a_pending_task(fake_api: FakeAPI, run_cli: RunCli, tmp_path: Pat
     assert sent.method == "POST" and sent.headers["authorization"] == f"Bearer {KEY}"
     listed = run_cli(["task", "list"], env=ENV)
     assert listed.stdout.startswith(f"{TASK}  CANCELED")
+    [run] = history_runs(run_cli, "--failed")
+    assert (run["status"], run["exit_code"], run["task_status"]) == ("failed", 4, "CANCELED")
     # Waiting for it afterwards: canceled is exit 4.
     fake_api.add(POLL, Reply.json(doc("CANCELED")))
     waited = task(run_cli, fake_api, "wait", TASK)

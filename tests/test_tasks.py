@@ -4,6 +4,7 @@ schedule and loop, and the task queries against the loopback fake."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,7 @@ from wan_cli.errors import (
     UsageError,
 )
 from wan_cli.events import Done, ImageRef, RequestId, TaskCreated, Usage
+from wan_cli.history import RunRow, open_store
 from wan_cli.request import GenerateInputs, build_request, check_task_id, task_request
 from wan_cli.tasks import (
     CANCELED,
@@ -31,6 +33,7 @@ from wan_cli.tasks import (
     fetch_task,
     parse_task,
     poll_delays,
+    remember_state,
     request_cancel,
     result_events,
     task_error,
@@ -386,3 +389,66 @@ def test_cancel_refusal_is_rejected(fake_api: FakeAPI, api: TaskApi) -> None:
     [sent] = fake_api.requests
     assert (sent.method, sent.path) == ("POST", "/api/v1/tasks/t-1/cancel")
     assert sent.body == b""
+
+
+# -- history --------------------------------------------------------------------------------
+
+
+def test_remember_state_records_new_states_and_ends_an_awaited_task(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "history.db")
+    assert store is not None
+    run_id = store.record_start(
+        command="generate",
+        model="wan2.6-image",
+        provider="dashscope",
+        host="h",
+        prompt="p",
+        parameters={},
+        references=[],
+        output_dir=None,
+    )
+    store.record_task(run_id, "task-1", PENDING)
+
+    def row() -> RunRow:
+        found = store.find_task("task-1")
+        assert found is not None
+        return found
+
+    remember_state(store, row(), TaskStatus("task-1", RUNNING))
+    assert (row().status, row().task_status, row().finished) == ("task RUNNING", RUNNING, None)
+    remember_state(store, None, TaskStatus("task-1", FAILED))  # not in history: nothing
+    remember_state(None, row(), TaskStatus("task-1", FAILED))
+    assert row().task_status == RUNNING
+
+    failed = TaskStatus("task-1", FAILED, code="DataInspectionFailed", message="inappropriate")
+    remember_state(store, row(), failed)
+    ended = row()
+    assert (ended.status, ended.exit_code, ended.task_status) == ("failed", 4, FAILED)
+    assert ended.error == "task FAILED: DataInspectionFailed: inappropriate"
+    assert not ended.awaiting_task
+
+
+def test_remember_state_keeps_a_collected_row_as_it_ended(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "history.db")
+    assert store is not None
+    run_id = store.record_start(
+        command="generate",
+        model="m",
+        provider="dashscope",
+        host="h",
+        prompt="p",
+        parameters={},
+        references=[],
+        output_dir=None,
+    )
+    assert run_id is not None
+    store.record_task(run_id, "task-1", SUCCEEDED)
+    store.record_resume(run_id, output_dir=None)
+    store.record_end(run_id, exit_code=0, error=None, usage=None, text="", request_id=None)
+    collected = store.get_run(run_id)
+    assert collected is not None
+    # A day later the service has forgotten it: the last known state changes, the run does not.
+    remember_state(store, collected, TaskStatus("task-1", UNKNOWN))
+    after = store.get_run(run_id)
+    assert after is not None
+    assert (after.status, after.exit_code, after.task_status) == ("ok", 0, UNKNOWN)

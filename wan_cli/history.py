@@ -74,14 +74,39 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX runs_status ON runs (status)",
     ),
+    (
+        # Async tasks (`--async`, `wan task …`): the service's task id and its last known state.
+        "ALTER TABLE runs ADD COLUMN task_id TEXT",
+        "ALTER TABLE runs ADD COLUMN task_status TEXT",
+        "CREATE INDEX runs_task_id ON runs (task_id)",
+        # Tasks recorded before these columns: a `"async":true` parameter (always the last key)
+        # and the task id as request id; their state was kept as `task STATE…` in the error.
+        """UPDATE runs SET
+            task_id = request_id,
+            task_status = CASE
+                WHEN status = 'running' THEN 'PENDING'
+                WHEN status = 'ok' THEN 'SUCCEEDED'
+                WHEN error LIKE 'task CANCELED%' THEN 'CANCELED'
+                WHEN error LIKE 'task UNKNOWN%' THEN 'UNKNOWN'
+                ELSE 'FAILED' END,
+            status = CASE WHEN status = 'running' THEN 'task' ELSE status END,
+            parameters = replace(replace(parameters, ',"async":true}', '}'),
+                                 '{"async":true}', '{}')
+        WHERE request_id IS NOT NULL AND parameters LIKE '%"async":true}'""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Status of a run: "running" until it ends (a run killed mid-way stays "running": shown as
 # "unfinished" once its process is gone), then one of the others, chosen by its exit code.
+# An async task's row is "task" from its submission until `wan task wait` collects its images
+# (then "running" again) or the task ends without any: shown as `task STATE` meanwhile.
 RUNNING = "running"
-STATUSES = (RUNNING, "ok", "failed", "unsaved", "interrupted")
+TASK = "task"
+STATUSES = (RUNNING, TASK, "ok", "failed", "unsaved", "interrupted")
 UNFINISHED = "unfinished"
+# The service's final task states that leave no images: such a task counts as failed.
+TASK_FAILURES = ("FAILED", "CANCELED", "UNKNOWN")
 
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width: text order is time order
 _T = TypeVar("_T")
@@ -218,6 +243,13 @@ class RunRow:
     text: str
     rerun_of: int | None
     images: tuple[ImageRow, ...]
+    task_id: str | None = None  # an async task's id (`wan task …`)
+    task_status: str | None = None  # its state as last seen (PENDING, RUNNING, SUCCEEDED…)
+
+    @property
+    def awaiting_task(self) -> bool:
+        """An async task whose images have not been collected yet (it is on the service)."""
+        return self.task_id is not None and self.status.startswith(f"{TASK} ")
 
     @property
     def saved_count(self) -> int:
@@ -251,6 +283,8 @@ class RunRow:
             "usage": self.usage,
             "text": self.text,
             "rerun_of": self.rerun_of,
+            "task_id": self.task_id,
+            "task_status": self.task_status,
             "images": [image.to_json() for image in self.images],
         }
 
@@ -343,6 +377,36 @@ class Store:
 
     def record_request_id(self, run_id: int | None, request_id: str) -> None:
         self._update(run_id, "record the request id", "request_id = ?", (request_id,))
+
+    def record_task(self, run_id: int | None, task_id: str, status: str) -> None:
+        """An async task's id and its state as just seen. The first call (the submission's
+        answer) hands the row to the service: status "task" until it is collected or ended."""
+        self._update(
+            run_id,
+            "record the task",
+            f"status = CASE WHEN status = '{RUNNING}' AND task_id IS NULL THEN '{TASK}'"
+            " ELSE status END, task_id = ?, task_status = ?",
+            (task_id, status),
+        )
+
+    def record_resume(self, run_id: int | None, *, output_dir: str | None) -> int | None:
+        """An existing row (a task's) about to be filled by this process's run: "running" again
+        in `output_dir`, its previous end cleared. Its id, or None when history is off or the
+        row is gone (cleared meanwhile)."""
+        if run_id is None:
+            return None
+        values = (RUNNING, os.getpid(), output_dir, run_id)
+        changed = self._write(
+            "record the run",
+            lambda conn: (
+                conn.execute(
+                    "UPDATE runs SET status = ?, pid = ?, output_dir = ?, finished = NULL,"
+                    " exit_code = NULL, error = NULL WHERE id = ?",
+                    values,
+                ).rowcount
+            ),
+        )
+        return run_id if changed else None
 
     def record_progress(
         self, run_id: int | None, text: str, usage: Mapping[str, Any] | None
@@ -437,19 +501,25 @@ class Store:
     def list_runs(
         self, *, limit: int | None = 20, search: str | None = None, failed: bool = False
     ) -> list[RunRow]:
-        """Newest first. `search` matches the prompt, the text, or the request id (any case);
-        `failed`: every run that did not end well, unfinished ones included."""
+        """Newest first. `search` matches the prompt, the text (any case), or the request or
+        task id; `failed`: every run that did not end well, unfinished ones included, and tasks
+        the service ended without images (not those still pending there)."""
         clauses: list[str] = []
         values: list[Any] = []
         if search:
             pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             pattern += "%"
             clauses.append(
-                "(prompt LIKE ? ESCAPE '\\' OR text LIKE ? ESCAPE '\\' OR request_id = ?)"
+                "(prompt LIKE ? ESCAPE '\\' OR text LIKE ? ESCAPE '\\' OR request_id = ?"
+                " OR task_id = ?)"
             )
-            values += [pattern, pattern, search]
+            values += [pattern, pattern, search, search]
         if failed:
-            clauses.append(f"status != 'ok' AND NOT (status = '{RUNNING}' AND pid_alive(pid))")
+            failures = ", ".join(f"'{state}'" for state in TASK_FAILURES)
+            clauses.append(
+                f"status != 'ok' AND NOT (status = '{RUNNING}' AND pid_alive(pid))"
+                f" AND (status != '{TASK}' OR task_status IN ({failures}))"
+            )
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         tail = " LIMIT ?" if limit is not None else ""
         if limit is not None:
@@ -465,6 +535,24 @@ class Store:
             rows = self._conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchall()
             found = self._with_images(rows)
         return found[0] if found else None
+
+    def find_task(self, task_id: str) -> RunRow | None:
+        """The (newest) row of the async task `task_id`, or None."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT * FROM runs WHERE task_id = ? ORDER BY id DESC LIMIT 1", (task_id,)
+            ).fetchall()
+            found = self._with_images(rows)
+        return found[0] if found else None
+
+    def list_tasks(self, limit: int | None = 20) -> list[RunRow]:
+        """The rows of async tasks, newest first."""
+        tail, values = (" LIMIT ?", (limit,)) if limit is not None else ("", ())
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT * FROM runs WHERE task_id IS NOT NULL ORDER BY id DESC{tail}", values
+            ).fetchall()
+            return self._with_images(rows)
 
     def count_runs(self, *, before: datetime | None = None) -> int:
         where, values = _before_clause(before)
@@ -548,6 +636,8 @@ def _run_row(row: sqlite3.Row, images: tuple[ImageRow, ...]) -> RunRow:
     status = row["status"]
     if status == RUNNING and not pid_alive(row["pid"]):
         status = UNFINISHED
+    elif status == TASK:  # on the service, whatever became of the process that submitted it
+        status = f"{TASK} {row['task_status'] or 'PENDING'}"
     return RunRow(
         id=row["id"],
         created=parse_time(row["created"]),
@@ -568,6 +658,8 @@ def _run_row(row: sqlite3.Row, images: tuple[ImageRow, ...]) -> RunRow:
         text=row["text"] or "",
         rerun_of=row["rerun_of"],
         images=images,
+        task_id=row["task_id"],
+        task_status=row["task_status"],
     )
 
 

@@ -89,6 +89,7 @@ class Job:
     host: str = ""  # where the request goes (host[:port]), for history
     rerun_of: int | None = None  # the history id this run repeats
     name: str | None = None  # file-name stem chosen by the user: `{name}-{i}.ext`
+    history_id: int | None = None  # an existing row to fill (a task's, `wan task wait`)
 
 
 def job_for(
@@ -354,6 +355,11 @@ def _history_start(config: RunConfig, job: Job, record: RunRecord) -> int | None
     """The run's history row, written before anything is sent (None: history is off)."""
     if config.history is None:
         return None
+    output_dir = str(config.output_dir.absolute())
+    if job.history_id is not None:
+        resumed = config.history.record_resume(job.history_id, output_dir=output_dir)
+        if resumed is not None:
+            return resumed
     return config.history.record_start(
         command=job.command,
         model=config.model,
@@ -362,7 +368,7 @@ def _history_start(config: RunConfig, job: Job, record: RunRecord) -> int | None
         prompt=job.prompt,
         parameters=job.parameters,
         references=job.references,
-        output_dir=str(config.output_dir.absolute()),
+        output_dir=output_dir,
         created=record.created,
         rerun_of=job.rerun_of,
     )
@@ -414,7 +420,8 @@ def _apply(event: Event, record: RunRecord, view: View) -> None:
         record.error = ApiRejected(
             f"the service answered with async task {event.task_id} "
             f"({event.status or 'PENDING'}), not images",
-            hint="async tasks are not supported yet: retry without --async",
+            hint=f"the images are generated as a task: collect them with "
+            f"`wan task wait {event.task_id}`",
         )
 
 

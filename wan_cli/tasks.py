@@ -15,10 +15,10 @@ CANCELED → 4 (the request was withdrawn: nothing was generated, retrying canno
 4 ("expired or not found"). `wait --timeout` elapsing → 6; Ctrl-C → 130. In both of the last
 two cases the task keeps running on the service and the message says how to resume.
 
-History (until `history.py` has task fields): a submitted task is a run row whose parameters
-carry `"async": true` and whose request_id is the task id; it stays "running" until a final
-state is seen, which ends it with that state's exit code and `task STATE…` as its error. The
-images collected by `wan task wait` are recorded by `run_events` as a run of their own.
+History: a submitted task is one run row with its task id and last known state (every query
+that sees a new state records it); it shows as `task STATE` until `wan task wait` fills that
+same row with the images (through `run_events`, `Job.history_id`), or until the task ends
+without images, which ends the row with that state's exit code and `task STATE…` as its error.
 
 For tests only: `WAN_POLL_INTERVAL=SECONDS` replaces the growing delay by a fixed one.
 """
@@ -70,8 +70,6 @@ POLL_MAX_S = 10.0
 ENV_POLL_INTERVAL = "WAN_POLL_INTERVAL"  # for tests: a fixed delay between polls
 # Plain (log) output repeats the status at least this often, so CI does not think we hung.
 HEARTBEAT_S = 60.0
-# The history marker of a submitted task (see the module docstring).
-ASYNC_MARKER = "async"
 
 
 # -- the task document (pure) -----------------------------------------------------------------
@@ -332,7 +330,7 @@ def submit_task(
             provider=config.provider,
             host=_host(prepared.url),
             prompt=prompt,
-            parameters={**parameters, ASYNC_MARKER: True},
+            parameters=parameters,
             references=[ref.describe() for ref in prepared.refs],
             output_dir=str(config.output_dir.absolute()),
         )
@@ -363,7 +361,9 @@ def submit_task(
         raise
     ended = task_error(status)
     if history is not None and row_id is not None:
-        history.record_request_id(row_id, status.task_id)
+        if status.request_id:
+            history.record_request_id(row_id, status.request_id)
+        history.record_task(row_id, status.task_id, status.state)
         if ended is not None:
             _end_row(history, row_id, ended.exit_code, _row_error(status, ended))
     if ended is not None:  # the task exists but has already ended without images
@@ -386,7 +386,7 @@ def _host(url: str) -> str:
     return urlsplit(url).netloc.rpartition("@")[2]
 
 
-# -- history bridge ----------------------------------------------------------------------------
+# -- history -----------------------------------------------------------------------------------
 
 
 def _end_row(history: Store | None, row_id: int | None, code: int, error: str | None) -> None:
@@ -397,57 +397,37 @@ def _end_row(history: Store | None, row_id: int | None, code: int, error: str | 
 
 
 def _row_error(status: TaskStatus, error: WanError | None) -> str | None:
-    """What a task's row keeps as its error: `task STATE` first, so `wan task list` can read
-    the state back (history has no task status field yet)."""
+    """What the row of a task that ended without images keeps as its error: `task STATE`,
+    then the service's code and message."""
     if error is None:
         return None
     detail = f"{status.code}: {status.message}" if status.code else status.message
     return f"task {status.state}" + (f": {detail}" if detail else "")
 
 
-def is_task_row(row: RunRow) -> bool:
-    return bool(row.request_id) and row.parameters.get(ASYNC_MARKER) is True
-
-
-def row_state(row: RunRow) -> str:
-    """The last known state of a task from its history row."""
-    from wan_cli.history import RUNNING as ROW_RUNNING
-    from wan_cli.history import UNFINISHED
-
-    if row.status in (ROW_RUNNING, UNFINISHED):
-        return "SUBMITTED"  # not seen in a final state yet
-    if row.status == "ok":
-        return SUCCEEDED
-    words = (row.error or "").split(":", 1)[0].split()
-    if len(words) == 2 and words[0] == "task" and words[1] in STATES:
-        return words[1]
-    return FAILED
-
-
 def find_task_row(history: Store | None, task_id: str, out: Output) -> RunRow | None:
-    """The history row of a task this machine submitted, or None."""
+    """The history row of a task this machine submitted (or collected), or None."""
     import sqlite3
 
     if history is None:
         return None
     try:
-        rows = history.list_runs(search=task_id, limit=None)
+        return history.find_task(task_id)
     except sqlite3.Error as error:
         out.warn(f"cannot read history: {error}")
         return None
-    for row in rows:
-        if row.request_id == task_id and is_task_row(row):
-            return row
-    return None
 
 
 def remember_state(history: Store | None, row: RunRow | None, status: TaskStatus) -> None:
-    """Record a final state in the task's row (once: a final state never changes)."""
-    if history is None or row is None or not status.final or row.finished is not None:
+    """Record the state just seen in the task's row. A task still awaited there that ended
+    without images ends its row too (the exit code and error `wan task wait` gives)."""
+    if history is None or row is None:
         return
+    if status.state != row.task_status:
+        history.record_task(row.id, status.task_id, status.state)
     error = task_error(status)
-    code = error.exit_code if error is not None else ExitCode.OK
-    _end_row(history, row.id, code, _row_error(status, error))
+    if error is not None and row.awaiting_task:
+        _end_row(history, row.id, error.exit_code, _row_error(status, error))
 
 
 # -- the `wan task` commands -------------------------------------------------------------------
@@ -519,7 +499,7 @@ def _check_host(session: _Session, row: RunRow | None) -> None:
     """Warn when the task was submitted to another host than the one about to be asked."""
     if row is not None and row.host and row.host != _host(session.api.base_url):
         session.out.warn(
-            f"task {row.request_id} was submitted to {row.host}, but this asks "
+            f"task {row.task_id} was submitted to {row.host}, but this asks "
             f"{_host(session.api.base_url)}: pass --base-url if it is not found"
         )
 
@@ -665,7 +645,7 @@ def task_wait(
         view = make_view(out)  # one status line from the first poll to the last download
         try:
             with make_api_client(session.api.timeout) as client:
-                status = _poll(session, client, task_id, timeout, view)
+                status = _poll(session, client, task_id, timeout, view, row)
         except KeyboardInterrupt:
             view.close()
             stop = _interrupted(task_id)
@@ -675,7 +655,6 @@ def task_wait(
             view.close()
             _json_failure(flags, task_id, None, error, out)
             raise
-        remember_state(session.history, row, status)
         ended = task_error(status)
         if ended is not None:
             view.close()
@@ -685,14 +664,26 @@ def task_wait(
 
 
 def _poll(
-    session: _Session, client: httpx.Client, task_id: str, timeout: float | None, view: View
+    session: _Session,
+    client: httpx.Client,
+    task_id: str,
+    timeout: float | None,
+    view: View,
+    row: RunRow | None,
 ) -> TaskStatus:
     """`wait_for_final` with a status line: live (spinner and elapsed time) on a terminal, a
-    line per change (and a heartbeat) in logs."""
+    line per change (and a heartbeat) in logs. Each new state is recorded in the task's row."""
+    from dataclasses import replace
+
     out = session.out
     shown: dict[str, Any] = {"state": None, "at": 0.0}
+    known = row
 
     def on_poll(status: TaskStatus, elapsed: float) -> None:
+        nonlocal known
+        if known is not None:
+            remember_state(session.history, known, status)
+            known = replace(known, task_status=status.state)
         changed = status.state != shown["state"]
         if changed or (not out.fancy and elapsed - shown["at"] >= HEARTBEAT_S):
             shown["state"], shown["at"] = status.state, elapsed
@@ -739,7 +730,8 @@ def _collect(
     json_output: bool,
     view: View,
 ) -> ExitCode:
-    """Hand the finished task to `run_events`: the same saving, provenance and exit codes."""
+    """Hand the finished task to `run_events`: the same saving, provenance and exit codes, and
+    the images recorded in the task's own row (one is made for a task not in history)."""
     from wan_cli.run import EventSource, Job, RunConfig, run_events
 
     settings = session.settings
@@ -748,6 +740,19 @@ def _collect(
         directory = Path(row.output_dir)
     if directory is None:
         directory = Path(settings.output_dir).expanduser() if settings.output_dir else Path.cwd()
+    history_id = row.id if row is not None else None
+    if row is None and session.history is not None:
+        history_id = session.history.record_start(
+            command="generate",
+            model=settings.model,
+            provider="dashscope",
+            host=_host(session.api.base_url),
+            prompt="",
+            parameters={},
+            references=[],
+            output_dir=str(directory.absolute()),
+        )
+        session.history.record_task(history_id, status.task_id, status.state)
     config = RunConfig(
         api_key=session.api.api_key,
         model=row.model if row is not None else settings.model,
@@ -759,14 +764,13 @@ def _collect(
         metadata=settings.metadata and metadata,
         history=session.history,
     )
-    parameters = dict(row.parameters) if row is not None else {}
-    parameters.pop(ASYNC_MARKER, None)
     job = Job(
         prompt=row.prompt if row is not None else "",
-        parameters=parameters,
+        parameters=dict(row.parameters) if row is not None else {},
         references=tuple(row.references) if row is not None else (),
         command=row.command if row is not None else "generate",
         host=_host(session.api.base_url),
+        history_id=history_id,
     )
 
     @contextmanager
@@ -790,22 +794,22 @@ def task_list(flags: TaskFlags, limit: int | None = 20) -> ExitCode:
     rows: list[RunRow] = []
     if store is not None:
         try:
-            rows = [row for row in store.list_runs(limit=None) if is_task_row(row)]
+            rows = store.list_tasks(limit)
         except sqlite3.Error as error:
             from wan_cli.errors import UsageError
 
             raise UsageError(f"cannot read history {store.path}: {error}") from None
         finally:
             store.close()
-    if limit:
-        rows = rows[:limit]
     if flags.json_output:
         out.result_json(
             [
                 {
-                    "task_id": row.request_id,
-                    "status": row_state(row),
+                    "task_id": row.task_id,
+                    "status": _state(row),
                     "history_id": row.id,
+                    "history_status": row.status,
+                    "saved": row.saved_count,
                     "created": format_time(row.created),
                     "command": row.command,
                     "model": row.model,
@@ -824,5 +828,9 @@ def task_list(flags: TaskFlags, limit: int | None = 20) -> ExitCode:
         when = row.created.astimezone().strftime("%Y-%m-%d %H:%M")
         prompt = " ".join(sanitize(row.prompt).split())
         prompt = prompt if len(prompt) <= 50 else prompt[:49] + "…"
-        out.result(f"{row.request_id}  {row_state(row):<9}  {when}  #{row.id}  {prompt}")
+        out.result(f"{row.task_id}  {_state(row):<9}  {when}  #{row.id}  {prompt}")
     return ExitCode.OK
+
+
+def _state(row: RunRow) -> str:
+    return row.task_status or PENDING
