@@ -113,8 +113,9 @@ def job_for(
 
 
 class Pacer(Protocol):
-    """One pace shared by many requests in flight (`wan batch`): wait before sending, slow
-    everyone down when one is told to retry, and let a cancel abort blocking network I/O."""
+    """One pace shared by many requests in flight (`wan batch`): one API client (connections
+    reused), wait before sending, slow everyone down when one is told to retry, and a cancel
+    that can abort blocking network I/O."""
 
     def before_send(self) -> None:
         """Block until sending is allowed; raise `Interrupted` if the batch was cancelled."""
@@ -125,8 +126,8 @@ class Pacer(Protocol):
     def sleep(self, seconds: float) -> None:
         """Wait before a retry (at least `seconds`); raise `Interrupted` when cancelled."""
 
-    def opened(self, client: httpx.Client) -> None:
-        """The API client of one request, before anything is sent through it."""
+    def api_client(self) -> httpx.Client:
+        """The API client every request sharing this pace uses (its owner closes it)."""
 
 
 # Opens the answer and yields its events; given the view so it can report retries.
@@ -202,12 +203,14 @@ def api_answer(
 ) -> EventSource:
     """The event source of a normal run: POST the request, then translate the answer.
 
-    With a `pacer` (batch), sending waits for it, retries slow every request sharing it, and
-    its cancel can abort the request's network I/O from another thread.
+    With a `pacer` (batch), the request goes through its client, sending waits for it, and
+    retries slow every request sharing it.
     """
 
     @contextmanager
     def source(view: View) -> Iterator[Iterator[Event]]:
+        from contextlib import nullcontext
+
         from wan_cli.client import RetryPolicy, make_api_client, open_answer
 
         on_retry: Callable[[int, float, str], None] = view.retrying
@@ -217,10 +220,14 @@ def api_answer(
             on_retry = _both(pacer.retrying, view.retrying)
             sleep = pacer.sleep
         view.waiting(f"sending to {prepared.url.split('/')[2]}: {config.model}")
-        with make_api_client(config.timeout) as api:
-            if pacer is not None:
-                pacer.opened(api)
-            with open_answer(
+        client = (
+            nullcontext(pacer.api_client())
+            if pacer is not None
+            else make_api_client(config.timeout)
+        )
+        with (
+            client as api,
+            open_answer(
                 api,
                 prepared,
                 config.api_key,
@@ -228,9 +235,10 @@ def api_answer(
                 on_retry=on_retry,
                 sleep=sleep,
                 log=out.detail if out.verbose else None,
-            ) as response:
-                view.waiting(f"generating with {config.model}")
-                yield answer_events(response)
+            ) as response,
+        ):
+            view.waiting(f"generating with {config.model}")
+            yield answer_events(response)
 
     return source
 
@@ -264,12 +272,14 @@ def consume_events(
     job: Job,
     view: View,
     cancel: threading.Event | None = None,
+    download_client: httpx.Client | None = None,
 ) -> RunRecord:
     """Run the answer to its end: every event applied, every image saved or failed. Nothing is
     printed on stdout; every way it can end is in `record.error`.
 
     Ctrl-C in this thread, or `cancel` set by another (a batch's Ctrl-C), cancels the downloads
-    (each removes its temp file) and ends the run as `Interrupted`.
+    (each removes its temp file) and ends the run as `Interrupted`. A `download_client` given
+    by the caller (shared by a batch) is not closed here.
     """
     from wan_cli.download import make_download_client
 
@@ -277,7 +287,9 @@ def consume_events(
     cancel = cancel if cancel is not None else threading.Event()
     futures: dict[int, Future[SavedImage]] = {}
     pool = ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS, thread_name_prefix="download")
-    download_client = make_download_client(config.timeout)
+    own_client = download_client is None
+    if download_client is None:
+        download_client = make_download_client(config.timeout)
     record.history_id = _history_start(config, job, record)
     try:
         with source(view) as events:
@@ -311,7 +323,8 @@ def consume_events(
         _collect(futures, record, cancel)
     finally:
         pool.shutdown(wait=True)
-        download_client.close()
+        if own_client:
+            download_client.close()
         if cancel.is_set() and not isinstance(record.error, Interrupted) and _cut_short(record):
             # Cancelled from another thread: the broken connection or cancelled download is
             # the cancel's doing, not the service's.
