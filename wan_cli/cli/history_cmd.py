@@ -128,7 +128,10 @@ def _print_table(out: Output, rows: list[tuple[str, ...]]) -> None:
     styles = {"ok": "green", "running": "cyan"}
     for row in rows:
         status = row[3]
-        style = styles.get(status, "red") if colour else ""
+        waiting = status.startswith("task") and not status.endswith(
+            ("FAILED", "CANCELED", "UNKNOWN")
+        )
+        style = ("cyan" if waiting else styles.get(status, "red")) if colour else ""
         # Cells are plain text: rich must not read `[...]` in a prompt as markup.
         from rich.text import Text
 
@@ -203,6 +206,8 @@ def describe_run(run: RunRow) -> list[str]:
     lines.append(field("model", f"{run.model} via {run.provider} ({run.host})"))
     if run.request_id:
         lines.append(field("request id", run.request_id))
+    if run.task_id:
+        lines.append(field("task", f"{run.task_id} ({run.task_status or 'unknown'})"))
     lines.append(field("prompt", run.prompt))
     params = {k: v for k, v in run.parameters.items() if k != "negative_prompt"}
     if "negative_prompt" in run.parameters:
@@ -314,6 +319,11 @@ def _download(
         raise UsageError(
             f"run {run_id} is still running: it is saving its own images",
             hint="wait for it to finish (or stop it), then try again",
+        )
+    if not run.images and run.awaiting_task:
+        raise UsageError(
+            f"run {run_id} is an async task still on the service ({run.task_status})",
+            hint=f"collect it with `wan task wait {run.task_id}`",
         )
     if not run.images:
         raise UsageError(f"run {run_id} has no images recorded ({run.status})")

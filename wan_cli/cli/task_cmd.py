@@ -219,7 +219,7 @@ def list_tasks(
     quiet: Quiet = False,
 ) -> None:
     """Tasks submitted from this machine (from history), newest first, with their last known
-    state (SUBMITTED until a final state was seen). Sends nothing.
+    state (as last seen by submit, status or wait). Sends nothing.
 
     Examples:
 
