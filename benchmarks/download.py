@@ -87,7 +87,7 @@ def figures(results: dict[str, dict[str, object]]) -> list[Figure]:
         Figure(
             SECTION,
             "save a 500 MB PNG: peak RSS",
-            f"{mb(large_peak)} (+{mb(difference)}; {LARGE / MB / seconds:.0f} MB/s)",
+            f"{mb(large_peak)} ({difference / MB:+.1f} MB; {LARGE / MB / seconds:.0f} MB/s)",
             f"<= 1 MB case + {mb(MAX_DIFFERENCE)}",
             difference <= MAX_DIFFERENCE,
         ),

@@ -33,24 +33,21 @@ class CountingTerminal(io.StringIO):
 
 def count_live_writes(chunks: list[bytes]) -> tuple[int, float, int]:
     """(terminal writes, seconds taken, the most writes allowed) for the stream in `chunks`
-    through the run's per-event step and a `LiveView` on a counting terminal."""
-    from wan_cli.events import ImageRef, events_from_sse, iter_sse
+    through a `LiveView` on a counting terminal."""
+    from benchmarks.stream import show
+    from wan_cli.events import events_from_sse, iter_sse
     from wan_cli.output import Output
     from wan_cli.render import LiveView
-    from wan_cli.run import RunRecord, _apply
 
     terminal = CountingTerminal()
     out = Output(stdout=io.StringIO(), stderr=terminal, fancy=True)
     started = time.monotonic()
     view = LiveView(out, refresh_per_second=REFRESH_PER_SECOND)
-    record = RunRecord()
     try:
-        for event in events_from_sse(iter_sse(chunks)):
-            _apply(event, record, view)
+        images = show(events_from_sse(iter_sse(chunks)), view)
     finally:
         view.close()
     seconds = time.monotonic() - started
-    images = sum(isinstance(image, ImageRef) for image in record.images)
     # Each image: the text before it and its own line (two prints).
     allowed = int(seconds * REFRESH_PER_SECOND) + 2 * images + _FIXED_WRITES
     return terminal.writes, seconds, allowed

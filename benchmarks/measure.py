@@ -1,8 +1,9 @@
 """Measuring tools shared by the benchmarks: child processes, medians, and the result rows.
 
 Every memory figure is the peak resident set size (`ru_maxrss`) of one fresh child process,
-read with `os.wait4` for exactly that child: nothing another benchmark (or this runner) did can
-leak into it. Times are wall-clock seconds around the child, from spawn to exit.
+read with `os.wait4` for exactly that child by a small launcher process (see `_LAUNCHER`), so
+nothing another benchmark or this runner did leaks into it. Times are wall-clock seconds from
+the launcher's fork to the child's exit.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +44,28 @@ class ChildRun:
     stderr: str
 
 
+# The process that starts each measured one. A child's peak RSS (`ru_maxrss`) counts the memory
+# of the process it was forked from until it calls exec, so children forked from this runner
+# (tens of MB by the time it has built a 10,000-event stream) would all report at least the
+# runner's size. This launcher is ~8 MB (`python -S -I`, stdlib only): it forks the measured
+# command, waits for it and writes its wall time, own peak RSS and exit code to a file.
+_LAUNCHER = """
+import os, sys, time
+report, argv = sys.argv[1], sys.argv[2:]
+started = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(argv[0], argv)
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+seconds = time.perf_counter() - started
+with open(report, "w") as fh:
+    fh.write(f"{seconds!r} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}")
+"""
+
+
 def run_child(
     argv: Sequence[str],
     env: Mapping[str, str] | None = None,
@@ -51,34 +73,44 @@ def run_child(
     *,
     terminal: bool = False,
 ) -> ChildRun:
-    """Run `argv` to completion; its wall time and its own peak RSS (not its children's).
+    """Run `argv` to completion: its wall time (fork to exit) and its own peak RSS.
 
-    Output goes to temp files, not pipes, so the parent does nothing while the child runs;
-    with `terminal`, stdout is a pseudo-terminal (as in an interactive shell) instead.
+    Output goes to temp files, not pipes, so nothing has to read while the command runs; with
+    `terminal`, stdout is a pseudo-terminal (as in an interactive shell) instead.
     """
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.TemporaryDirectory(prefix="wan-bench-") as tmp,
+    ):
+        report = Path(tmp) / "report"
         tty = _Pty() if terminal else None
-        started = time.perf_counter()
-        process = subprocess.Popen(
-            list(argv),
+        launcher = [sys.executable, "-S", "-I", "-c", _LAUNCHER, str(report), *argv]
+        subprocess.run(
+            launcher,
             stdin=subprocess.DEVNULL,
             stdout=tty.child if tty is not None else out,
             stderr=err,
             env=dict(env) if env is not None else None,
             cwd=cwd,
+            check=False,
         )
-        peak = _maxrss_bytes(process)
-        seconds = time.perf_counter() - started
         if tty is not None:
             out.write(tty.close())
         out.seek(0)
         err.seek(0)
+        stdout = out.read().decode("utf-8", "replace")
+        stderr = err.read().decode("utf-8", "replace")
+        try:
+            seconds, peak, code = report.read_text(encoding="utf-8").split()
+        except (OSError, ValueError):
+            raise RuntimeError(f"the launcher failed for {list(argv)}: {stderr.strip()}") from None
         return ChildRun(
-            seconds=seconds,
-            peak_rss=peak,
-            returncode=process.returncode,
-            stdout=out.read().decode("utf-8", "replace"),
-            stderr=err.read().decode("utf-8", "replace"),
+            seconds=float(seconds),
+            peak_rss=int(peak) * (1 if sys.platform == "darwin" else 1024),  # Linux: KiB
+            returncode=int(code),
+            stdout=stdout,
+            stderr=stderr,
         )
 
 
@@ -109,13 +141,6 @@ class _Pty:
         self._reader.join(timeout=5)
         os.close(self.parent)
         return b"".join(self._chunks)
-
-
-def _maxrss_bytes(process: subprocess.Popen[bytes]) -> int:
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    # Linux reports kilobytes (macOS bytes).
-    return int(usage.ru_maxrss) * (1 if sys.platform == "darwin" else 1024)
 
 
 def run_python_child(module: str, *args: str, env: Mapping[str, str] | None = None) -> ChildRun:
