@@ -385,3 +385,69 @@ def test_ctrl_c_mid_download_removes_partial_files(
     records = list(manifest(out).values())
     assert [r["status"] for r in records] == ["interrupted", "interrupted"]
     assert all(r["urls"] == [url] for r in records)  # the paid links are kept
+
+
+# -- on a terminal: the cost question and the live bar --------------------------------------------
+
+
+def _run_on_a_terminal(argv: list[str], answer: str) -> tuple[int, str, str]:
+    """Run `wan` with stdin and stderr on a real pty, typing `answer`; (exit, stdout, pty)."""
+    import os
+    import subprocess
+    import threading
+
+    from tests.conftest import WAN_BIN, _environment
+
+    master, slave = os.openpty()
+    received: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO once the child closed the terminal
+                return
+            if not chunk:
+                return
+            received.append(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    os.write(master, answer.encode())  # kept by the terminal until the question reads it
+    env = _environment({**ENV, "TERM": "xterm-256color"})
+    done = subprocess.run(
+        [str(WAN_BIN), *argv],
+        stdin=slave,
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        env=env,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    os.close(slave)
+    reader.join(timeout=10)
+    os.close(master)
+    return done.returncode, done.stdout, b"".join(received).decode("utf-8", "replace")
+
+
+def test_a_large_batch_asks_first_on_a_terminal(fake_api: FakeAPI, tmp_path: Path) -> None:
+    fake_api.add(API, inline())
+    source = prompts_file(tmp_path, [f"p{i}" for i in range(21)])  # 21 images > 20
+    code, stdout, shown = _run_on_a_terminal(batch_args(fake_api, source, tmp_path / "o"), "n\n")
+    assert code == 2
+    assert "Send 21 request(s) that can produce up to 21 billed images?" in shown
+    assert "nothing was sent" in shown and stdout == ""
+    assert fake_api.requests == []
+
+    code, stdout, shown = _run_on_a_terminal(
+        batch_args(fake_api, source, tmp_path / "o", "-j", "8"), "y\n"
+    )
+    assert code == 0, shown
+    assert len(stdout.splitlines()) == 21 and "\x1b" not in stdout
+    assert "✓" in shown and "21 done" in shown  # the lines above the bar, and the summary
+    assert len(fake_api.requests_to(API)) == 21
+
+    # --yes: no question
+    code, _, shown = _run_on_a_terminal(batch_args(fake_api, source, tmp_path / "o2", "--yes"), "")
+    assert code == 0 and "Send 21" not in shown

@@ -1467,15 +1467,8 @@ def _check_options(args: Mapping[str, Any]) -> tuple[Shard | None, Resume]:
     return shard, resume
 
 
-def execute_batch(
-    args: Mapping[str, Any],
-    *,
-    stdin: TextIO,
-    confirm: Callable[[str], bool] | None = None,
-) -> ExitCode:
-    """Validate every line, plan, then dry-run or send; returns the batch's exit code.
-
-    `confirm(question)` asks on a terminal (None: never ask)."""
+def execute_batch(args: Mapping[str, Any], *, stdin: TextIO) -> ExitCode:
+    """Validate every line, plan, then dry-run or send; returns the batch's exit code."""
     out = set_output(
         Output(quiet=args["quiet"], verbose=args["verbose"], json_mode=args["json_output"])
     )
@@ -1502,15 +1495,10 @@ def execute_batch(
     question = (
         f"Send {plan.requests} request(s) that can produce up to {plan.max_images} billed images?"
     )
-    interactive = confirm is not None and _is_tty(stdin) and _is_tty(out.stderr)
-    if needs_confirmation(plan, yes=args.get("yes", False), interactive=interactive):
-        assert confirm is not None
-        try:
-            agreed = confirm(question)
-        except (KeyboardInterrupt, EOFError):
-            agreed = False
-        if not agreed:
-            raise UsageError("not confirmed: nothing was sent", hint="--yes skips the question")
+    interactive = _is_tty(stdin) and _is_tty(out.stderr)
+    asked = needs_confirmation(plan, yes=bool(args.get("yes")), interactive=interactive)
+    if asked and not ask(question, stdin, out.stderr):
+        raise UsageError("not confirmed: nothing was sent", hint="--yes skips the question")
 
     from wan_cli.run import RunConfig
 
@@ -1614,6 +1602,19 @@ def _prepare(
     )
     previous = read_manifest(manifest_path) if resume is not Resume.FORCE else {}
     return make_plan(items, previous, resume, shard), settings, manifest_path
+
+
+def ask(question: str, stdin: TextIO, stderr: TextIO) -> bool:
+    """A yes/no question on the terminal (stderr), answered on stdin; no is the default.
+    Stdout is left alone: it carries only results."""
+    stderr.write(f"{question} [y/N] ")
+    stderr.flush()
+    try:
+        answer = stdin.readline()  # "" at end of input: no
+    except KeyboardInterrupt:
+        stderr.write("\n")
+        raise Interrupted("interrupted: nothing was sent") from None
+    return answer.strip().lower() in ("y", "yes")
 
 
 def _output_dir(setting: str | None) -> Path:

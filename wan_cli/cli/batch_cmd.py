@@ -202,10 +202,6 @@ def batch(
 
     args = dict(locals())
     args["format"] = args.pop("input_format")
-    code = execute_batch(args, stdin=sys.stdin, confirm=_confirm)
+    code = execute_batch(args, stdin=sys.stdin)
     if code:
         raise typer.Exit(int(code))
-
-
-def _confirm(question: str) -> bool:
-    return bool(typer.confirm(question, default=False, err=True))
