@@ -93,6 +93,8 @@ def test_twelve_lines_at_j4_keep_exactly_four_in_flight(
     assert sorted(paths) == images_in(out)
     assert statuses(out) == ["done"] * 12
     assert "12 done" in result.stderr and "0 failed" in result.stderr
+    assert result.stderr.count(" done in ") == 12  # a plain line per finished request
+    assert "12/12 finished, 0 failed" in result.stderr
     assert KEY not in result.stdout + result.stderr
     # Every batch request is in history like a single run.
     from wan_cli.history import open_existing

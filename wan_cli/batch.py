@@ -1468,15 +1468,19 @@ def _check_options(args: Mapping[str, Any]) -> tuple[Shard | None, Resume]:
 
 
 def execute_batch(args: Mapping[str, Any], *, stdin: TextIO) -> ExitCode:
-    """Validate every line, plan, then dry-run or send; returns the batch's exit code."""
+    """Validate every line, plan, then dry-run or send; returns the batch's exit code.
+    (Ctrl-C while lines are in flight is handled by `run_batch`; anywhere else it is 130.)"""
     out = set_output(
         Output(quiet=args["quiet"], verbose=args["verbose"], json_mode=args["json_output"])
     )
     try:
-        plan, settings, manifest_path = _prepare(args, stdin, out)
+        return _execute(args, stdin, out)
     except KeyboardInterrupt:
-        raise Interrupted("interrupted: nothing was sent") from None
+        raise Interrupted("interrupted") from None
 
+
+def _execute(args: Mapping[str, Any], stdin: TextIO, out: Output) -> ExitCode:
+    plan, settings, manifest_path = _prepare(args, stdin, out)
     out.info(plan_summary(plan))
     check_budget(plan, args.get("max_total_images"))
     if args["dry_run"]:
