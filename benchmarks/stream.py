@@ -2,7 +2,7 @@
 
 The stream is 10,000 DashScope SSE events as the service frames them (`id:`, `event:result`,
 `:HTTP_STATUS/200`, `data:{json}`), one network chunk per event: short text fragments with a
-line break every ~20 fragments, a cumulative `usage` and the `request_id` in every chunk, four
+line break every ~20 fragments, a cumulative `usage` and the `request_id` in every chunk, three
 image links spread through it, and `finish_reason: "stop"` on the last.
 
 - parsing alone: `events.iter_sse` frames the bytes into messages and `json.loads` decodes each
