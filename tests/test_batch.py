@@ -385,9 +385,12 @@ def test_a_pause_holds_every_waiter_until_it_is_over() -> None:
     limiter.pause(1)  # a shorter pause does not shorten the longer one
     assert limiter.remaining() == 5
     released: list[int] = []
-    waiters = [
-        threading.Thread(target=lambda i=i: (limiter.wait(), released.append(i))) for i in range(3)
-    ]
+
+    def wait(number: int) -> None:
+        limiter.wait()
+        released.append(number)
+
+    waiters = [threading.Thread(target=wait, args=(i,)) for i in range(3)]
     for waiter in waiters:
         waiter.start()
     waiters[0].join(timeout=0.1)  # they wait on the shared time, whatever the real clock says

@@ -10,6 +10,7 @@ import base64
 import json
 import signal
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import IsolatedEnv, RunCli, SpawnWan
 from tests.fakeapi import FakeAPI, Reply, png_bytes, sse_chunk
@@ -56,9 +57,9 @@ def sent_prompts(fake: FakeAPI) -> list[str]:
     return [r.json["input"]["messages"][0]["content"][0]["text"] for r in fake.requests_to(API)]
 
 
-def manifest(out: Path) -> dict[str, dict[str, object]]:
+def manifest(out: Path) -> dict[str, dict[str, Any]]:
     """The last record per key, as `read_manifest` sees it, but as raw JSON."""
-    records: dict[str, dict[str, object]] = {}
+    records: dict[str, dict[str, Any]] = {}
     for line in (out / MANIFEST_NAME).read_text().splitlines():
         record = json.loads(line)
         records[record["key"]] = record
@@ -315,6 +316,27 @@ def test_names_and_output_dirs_never_overwrite(
     names = sorted(str(p.relative_to(out)) for p in images_in(out))
     assert names == ["cat-1-2.png", "cat-1.png", "dogs/dog-1-2.png", "dogs/dog-1.png"]
     assert (out / MANIFEST_NAME).exists() and not (out / "dogs" / MANIFEST_NAME).exists()
+
+
+def test_streamed_answers_with_image_links_are_downloaded_with_provenance(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path
+) -> None:
+    urls = [fake_api.image_url(f"{i}.png") for i in range(3)]
+    for url in urls:
+        fake_api.add(API, Reply.sse([sse_chunk(text="Here."), sse_chunk(image=url, finish="stop")]))
+    source = tmp_path / "b.jsonl"
+    source.write_text("".join(f'{{"prompt": "p{i}", "name": "n{i}"}}\n' for i in range(3)))
+    out = tmp_path / "out"
+    result = run_cli(batch_args(fake_api, source, out, "-j", "3"), env=ENV)
+    assert result.exit_code == 0, result.stderr
+    assert [p.name for p in images_in(out)] == ["n0-1.png", "n1-1.png", "n2-1.png"]
+    for image in images_in(out):
+        sidecar = json.loads(Path(f"{image}.json").read_text())
+        assert sidecar["prompt"] == f"p{image.name[1]}" and sidecar["text"] == "Here."
+    assert sorted(str(r["urls"][0]) for r in manifest(out).values()) == sorted(urls)
+    for url in urls:  # the image host never sees the key
+        [download] = fake_api.requests_to(url.removeprefix(fake_api.url))
+        assert "authorization" not in download.headers
 
 
 def test_prompts_from_stdin(fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path) -> None:

@@ -1265,12 +1265,12 @@ def run_batch(
         threading.Thread(target=work, name=f"batch-{n}", daemon=True)
         for n in range(max(1, min(concurrency, len(plan.to_send))))
     ]
-    progress.start(len(plan.to_send))
     interrupted = False
     # Waiting is on an Event, never Thread.join: a join interrupted by Ctrl-C can leave the
     # thread marked as stopped while it still runs (CPython bpo-45274), and the workers must be
     # waited for to leave the manifest and the output directory consistent.
     try:
+        progress.start(len(plan.to_send))
         for worker in workers:
             with shared.lock:
                 shared.live += 1
