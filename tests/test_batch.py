@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakeapi import png_bytes
-from wan_cli.batch import (
+from wan_cli.batch.command import (
     CONFIRM_ABOVE_IMAGES,
     SEVERITY,
     BatchItem,

@@ -1,5 +1,5 @@
 """`wan batch FILE`: many prompts, in parallel, resumable and shardable. Flags only; the work is
-`wan_cli.batch.execute_batch`."""
+`wan_cli.batch.command.execute_batch`."""
 
 from __future__ import annotations
 
@@ -198,7 +198,7 @@ def batch(
 
       wan batch products.jsonl --shard 2/3 --max-total-images 100 --yes
     """
-    from wan_cli.batch import execute_batch
+    from wan_cli.batch.command import execute_batch
 
     args = dict(locals())
     args["format"] = args.pop("input_format")

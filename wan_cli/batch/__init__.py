@@ -1,0 +1,1 @@
+"""`wan batch`: many prompts from one file, sent in parallel, resumable and shardable."""
