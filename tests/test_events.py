@@ -181,8 +181,11 @@ def test_long_interleaved_stream() -> None:
     assert events[-1] == Done("stop")
     assert isinstance(events[-2], Usage)  # the final chunk's usage comes before Done
     usages = of_type(events, Usage)
-    # 7 chunks, but chunk 3 repeats chunk 2's usage: emitted only when it changes.
-    assert len(usages) == 6
+    # Usage is cumulative: the newest one comes before each image and before Done, not with
+    # every text fragment.
+    assert len(usages) == 3
+    for image in of_type(events, ImageRef):
+        assert isinstance(events[events.index(image) - 1], Usage)
     assert usages[-1] == Usage(28, 38, 66, 2, "1280*1280")
     assert usages[-1].raw["image_count"] == 2
 
@@ -221,15 +224,36 @@ def test_empty_stream_is_cut() -> None:
     assert sse([b":HTTP_STATUS/200\n\n"]) == [StreamCut("the stream ended before the final chunk")]
 
 
-def test_usage_is_emitted_only_when_it_changes() -> None:
+def test_usage_is_emitted_before_images_and_the_end_when_it_changed() -> None:
     body = (
         chunk([text_item("a")], output_tokens=3)
+        + chunk([image_item(URL1)], output_tokens=3)  # usage before it: 3 (the newest seen)
         + chunk([text_item("b")], output_tokens=3)
+        + chunk([image_item(URL2)], output_tokens=3)  # unchanged since: none before it
         + chunk([text_item("c")], output_tokens=4, total_tokens=32)
         + chunk([], "stop", output_tokens=4, total_tokens=32)
     )
-    usages = of_type(sse_text(body), Usage)
-    assert [usage.output_tokens for usage in usages] == [3, 4]
+    events = sse_text(body)
+    assert [type(e).__name__ for e in events if not isinstance(e, TextDelta)] == [
+        "RequestId",
+        "Usage",
+        "ImageRef",
+        "ImageRef",
+        "Usage",
+        "Done",
+    ]
+    assert [usage.output_tokens for usage in of_type(events, Usage)] == [3, 4]
+
+
+def test_usage_comes_before_an_error_or_a_cut() -> None:
+    error = chunk([text_item("a")], output_tokens=5) + (
+        'event:error\ndata:{"code":"InternalError","message":"x"}\n\n'
+    )
+    assert [type(e).__name__ for e in sse_text(error)][-2:] == ["Usage", "ApiError"]
+    cut = chunk([text_item("a")], output_tokens=5)
+    events = sse_text(cut)
+    assert events[-2] == Usage(28, 5, 31)
+    assert isinstance(events[-1], StreamCut)
 
 
 def test_image_item_shapes_and_dedupe_in_stream() -> None:

@@ -150,6 +150,8 @@ def iter_sse(chunks: Iterable[bytes]) -> Iterator[SSEMessage]:
 # Shared state of one answer
 # --------------------------------------------------------------------------------------------
 
+_JSON_DECODER = json.JSONDecoder()
+_UNREADABLE = object()  # marks stream data that is not JSON
 _FAILED_TASK_STATES = frozenset({"FAILED", "CANCELED", "UNKNOWN"})
 _IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp")
 # Keys that mark a body as an answer (not an error) whatever else it holds.
@@ -159,14 +161,23 @@ _CONTENT_KEYS = ("output", "data", "choices")
 class _Answer:
     """What one answer has emitted so far: image numbering, seen links, request id, usage."""
 
-    __slots__ = ("images", "request_id", "seen", "texts", "usage")
+    __slots__ = ("images", "pending_usage", "request_id", "seen", "texts", "usage")
 
     def __init__(self) -> None:
         self.images = 0
         self.texts = 0  # text items kept from whole answers (streams do not count)
         self.seen: dict[str, int] = {}  # image link (or data URI) -> index, to dedupe
         self.request_id: str | None = None
-        self.usage: object = None
+        self.usage: object = None  # the raw usage last emitted
+        self.pending_usage: dict[str, Any] | None = None  # the newest raw usage of a stream
+
+    def flush_usage(self) -> Usage | None:
+        """The stream's newest usage, if it changed since the last one emitted."""
+        pending, self.pending_usage = self.pending_usage, None
+        if pending is None or pending == self.usage:
+            return None
+        self.usage = pending
+        return usage_from(pending)
 
     def image(
         self, source: str | None, data: bytes | None = None, revised_prompt: str | None = None
@@ -216,6 +227,9 @@ def events_from_sse(messages: Iterable[SSEMessage]) -> Iterator[Event]:
     ApiError("UnexpectedAnswer") if they held no image and no text.
     """
     answer = _Answer()
+    # raw_decode skips json.loads' two whitespace regex matches per chunk (the stream's hottest
+    # line); anything it refuses (leading or trailing whitespace, bad JSON) goes to json.loads.
+    raw_decode = _JSON_DECODER.raw_decode
     loads = json.loads
     openai_finish: str | None = None  # OpenAI chunks: usage may follow finish_reason
     openai_seen = False
@@ -223,7 +237,7 @@ def events_from_sse(messages: Iterable[SSEMessage]) -> Iterator[Event]:
     for message in messages:
         data = message.data
         if message.event == "error":
-            yield _stream_error(data, answer)
+            yield from _with_usage([_stream_error(data, answer)], answer)
             return
         if not data:
             continue
@@ -231,14 +245,25 @@ def events_from_sse(messages: Iterable[SSEMessage]) -> Iterator[Event]:
             yield Done(openai_finish)
             return
         try:
-            document = loads(data)
+            document, end = raw_decode(data)
+            if end != len(data):
+                raise ValueError("data after the JSON value")
         except ValueError:
+            try:
+                document = loads(data)
+            except ValueError:
+                document = _UNREADABLE
+        if document is _UNREADABLE:
             if data.isspace():
                 continue
-            yield StreamCut(f"unreadable data in the stream: {_excerpt(data)}")
+            yield from _with_usage(
+                [StreamCut(f"unreadable data in the stream: {_excerpt(data)}")], answer
+            )
             return
         if type(document) is not dict:
-            yield StreamCut(f"unreadable data in the stream: {_excerpt(data)}")
+            yield from _with_usage(
+                [StreamCut(f"unreadable data in the stream: {_excerpt(data)}")], answer
+            )
             return
         if answer.request_id is None and (found := answer.request_id_event(document)):
             yield found
@@ -259,17 +284,22 @@ def events_from_sse(messages: Iterable[SSEMessage]) -> Iterator[Event]:
                             if text and type(text) is str:
                                 yield TextDelta(text)
                         else:
-                            yield from _content_events([item], answer, links=False)
+                            yield from _with_usage(
+                                _content_events([item], answer, links=False), answer
+                            )
                 elif content:
-                    yield from _content_events(content, answer, links=False)
+                    yield from _with_usage(_content_events(content, answer, links=False), answer)
                 reason = choice.get("finish_reason")
                 if reason and reason != "null" and type(reason) is str:
                     finish = reason
             usage = document.get("usage")
-            if usage and usage != answer.usage and type(usage) is dict:
-                answer.usage = usage
-                yield usage_from(usage)
+            if usage and type(usage) is dict:
+                # Cumulative and in every chunk: kept, and emitted before the next image and at
+                # the end, not per text fragment (no one shows it mid-sentence; it is costly).
+                answer.pending_usage = usage
             if finish:
+                if (latest := answer.flush_usage()) is not None:
+                    yield latest
                 yield Done(finish)
                 return
             continue
@@ -282,7 +312,7 @@ def events_from_sse(messages: Iterable[SSEMessage]) -> Iterator[Event]:
                 yield usage
             continue
         if output is None and (error := _error_in(document, None)) is not None:
-            yield error
+            yield from _with_usage([error], answer)
             return
         if _is_whole_answer(document, output):
             # A gateway/OpenAI-images body sent as an SSE message: one whole answer, or pieces.
@@ -302,7 +332,17 @@ def events_from_sse(messages: Iterable[SSEMessage]) -> Iterator[Event]:
         empty = "the stream's answer holds no image and no text"
         yield ApiError("UnexpectedAnswer", empty, answer.request_id)
     else:
+        if (latest := answer.flush_usage()) is not None:
+            yield latest
         yield StreamCut("the stream ended before the final chunk")
+
+
+def _with_usage(events: Iterable[Event], answer: _Answer) -> Iterator[Event]:
+    """`events`, each image or error preceded by the stream's newest usage if it changed."""
+    for event in events:
+        if type(event) is not TextDelta and (latest := answer.flush_usage()) is not None:
+            yield latest
+        yield event
 
 
 def _is_whole_answer(document: dict[str, Any], output: object) -> bool:

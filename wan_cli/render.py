@@ -104,8 +104,8 @@ class PlainView:
         self._out = out
         # The current line's fragments: joined once the line is complete (appending to one
         # string would copy the whole line for every fragment of a long line).
+        # Only the main thread streams text (downloads report through image_saved): no lock.
         self._pieces: list[str] = []
-        self._lock = threading.Lock()
 
     def waiting(self, what: str) -> None:
         self._out.info(what)
@@ -114,20 +114,18 @@ class PlainView:
         self._out.warn(f"{why}; retrying in {delay:.1f} s (attempt {attempt + 1})")
 
     def text(self, fragment: str) -> None:
-        with self._lock:
-            if "\n" not in fragment:  # most fragments: no line ends here
-                self._pieces.append(fragment)
-                return
-            head, _, tail = fragment.rpartition("\n")
-            self._pieces.append(head)
-            complete = "".join(self._pieces)
-            self._pieces = [tail]
+        if "\n" not in fragment:  # most fragments: no line ends here
+            self._pieces.append(fragment)
+            return
+        head, _, tail = fragment.rpartition("\n")
+        self._pieces.append(head)
+        complete = "".join(self._pieces)
+        self._pieces = [tail]
         self._out.info(complete)
 
     def _flush_text(self) -> None:
-        with self._lock:
-            pending = "".join(self._pieces)
-            self._pieces = []
+        pending = "".join(self._pieces)
+        self._pieces = []
         if pending.strip():
             self._out.info(pending)
 
