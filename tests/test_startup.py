@@ -122,7 +122,8 @@ def test_lazy_tree_behaves_like_the_full_tree(args: list[str], isolated_env: Iso
 def test_lazy_tree_builds_only_the_command_that_runs() -> None:
     from typer.main import get_command
 
-    from wan_cli.cli.app import LazyCommands, app
+    from wan_cli.cli.app import app
+    from wan_cli.cli.fast_start import LazyCommands
 
     group = app.lazy_group()
     assert isinstance(group.commands, LazyCommands)
@@ -177,7 +178,7 @@ def test_quick_conversion_gives_what_typer_gives(
 ) -> None:
     from typer._coercion import build_runtime_param
 
-    from wan_cli.cli.app import _NOT_QUICK, quick_value
+    from wan_cli.cli.fast_start import _NOT_QUICK, quick_value
 
     descriptor = _descriptor(annotation, **info)
     quick = quick_value(descriptor, value)
@@ -208,7 +209,7 @@ def test_quick_conversion_gives_what_typer_gives(
 def test_anything_unusual_is_left_to_typer(
     annotation: Any, info: dict[str, Any], value: Any
 ) -> None:
-    from wan_cli.cli.app import _NOT_QUICK, quick_value
+    from wan_cli.cli.fast_start import _NOT_QUICK, quick_value
 
     assert quick_value(_descriptor(annotation, **info), value) is _NOT_QUICK
 
@@ -217,7 +218,7 @@ def test_a_path_that_must_exist_fails_with_typers_message(tmp_path: Path) -> Non
     from typer._click.exceptions import BadParameter
     from typer._coercion import build_runtime_param
 
-    from wan_cli.cli.app import quick_value
+    from wan_cli.cli.fast_start import quick_value
 
     descriptor = _descriptor(Path, exists=True)
     missing = str(tmp_path / "missing.png")
