@@ -10,31 +10,23 @@ from pathlib import Path
 import pytest
 
 from tests.fakeapi import png_bytes
-from wan_cli.batch.command import (
+from wan_cli.batch.items import BatchItem, LineDefaults, line_inputs, prepare_items
+from wan_cli.batch.manifest import ManifestRecord, ManifestWriter, read_manifest
+from wan_cli.batch.outcome import SEVERITY, most_severe
+from wan_cli.batch.pacing import BatchPacer, RateLimiter
+from wan_cli.batch.parse import LineSpec, parse_batch
+from wan_cli.batch.plan import (
     CONFIRM_ABOVE_IMAGES,
-    SEVERITY,
-    BatchItem,
-    BatchPacer,
-    LineDefaults,
-    LineSpec,
-    ManifestRecord,
-    ManifestWriter,
-    RateLimiter,
     Resume,
     Shard,
-    Tally,
     check_budget,
-    line_inputs,
     make_plan,
-    most_severe,
     needs_confirmation,
-    parse_batch,
     parse_shard,
     plan_summary,
-    prepare_items,
-    read_manifest,
     select_work,
 )
+from wan_cli.batch.views import Tally
 from wan_cli.errors import ExitCode, Interrupted, UsageError
 from wan_cli.request import GenerateInputs
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from tests.conftest import IsolatedEnv, RunCli, SpawnWan
 from tests.fakeapi import FakeAPI, Reply, png_bytes, sse_chunk
-from wan_cli.batch.command import MANIFEST_NAME
+from wan_cli.batch.manifest import MANIFEST_NAME
 
 API = "/v1/images/generations"
 KEY = "sk-test-batch-secret-4242"

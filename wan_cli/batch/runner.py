@@ -1,0 +1,213 @@
+"""Step 5, run: N worker threads take the planned lines; each line is an ordinary run
+(`run.consume_events` + `run.settle`: history, downloads, provenance) whose outcome goes to the
+manifest, the progress view and stdout as soon as it ends. Ctrl-C and auth failures stop it."""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from wan_cli.batch.outcome import BatchReport, LineOutcome, manifest_record, outcome_of
+from wan_cli.batch.pacing import BatchPacer
+from wan_cli.batch.views import BatchProgress, Tally
+from wan_cli.errors import ExitCode, WanError
+from wan_cli.output import Output
+from wan_cli.render import QuietView
+
+if TYPE_CHECKING:
+    from wan_cli.batch.items import BatchItem
+    from wan_cli.batch.manifest import ManifestWriter
+    from wan_cli.batch.plan import BatchPlan
+    from wan_cli.run import RunConfig
+
+
+class _LineView(QuietView):
+    """The `render.View` of one line inside a batch: only retries are worth telling."""
+
+    def __init__(self, item: BatchItem, progress: BatchProgress, cancel: threading.Event) -> None:
+        self._item = item
+        self._progress = progress
+        self._cancel = cancel
+
+    def retrying(self, attempt: int, delay: float, why: str) -> None:
+        if not self._cancel.is_set():  # after Ctrl-C, failures are the cancel's doing
+            self._progress.retrying(self._item, attempt, delay, why)
+
+
+def run_line(
+    item: BatchItem,
+    config: RunConfig,
+    out: Output,
+    pacer: BatchPacer,
+    progress: BatchProgress,
+) -> LineOutcome:
+    """One line as an ordinary run (history, downloads, provenance); never raises."""
+    from wan_cli.request import build_request
+    from wan_cli.run import api_answer, consume_events, job_for, settle
+
+    started = time.monotonic()
+    try:
+        prepared = build_request(item.inputs)  # reads the reference images again
+        parameters = dict(prepared.body.get("parameters", {}))
+        job = job_for(prepared, item.inputs.prompt, parameters, name=item.name)
+        line_config = replace(config, output_dir=item.output_dir)
+        record = consume_events(
+            api_answer(prepared, line_config, out, pacer),
+            line_config,
+            job,
+            _LineView(item, progress, pacer.cancel),
+            pacer.cancel,
+            download_client=pacer.download_client(),
+        )
+        return outcome_of(item, settle(record, line_config), time.monotonic() - started)
+    except WanError as error:
+        return LineOutcome(
+            item,
+            error.exit_code,
+            error=error.message,
+            elapsed_s=time.monotonic() - started,
+        )
+    except Exception as error:  # a bug in one line must not take the others down
+        if os.environ.get("WAN_DEBUG"):
+            import traceback
+
+            traceback.print_exc()
+        return LineOutcome(
+            item,
+            ExitCode.INTERNAL,
+            error=f"internal error: {type(error).__name__}: {error}",
+            elapsed_s=time.monotonic() - started,
+        )
+
+
+@dataclass
+class _Shared:
+    """State the workers share (guarded by `lock`)."""
+
+    total: int
+    started: float = field(default_factory=time.monotonic)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    live: int = 0  # workers running
+    finished: threading.Event = field(default_factory=threading.Event)
+    outcomes: list[LineOutcome] = field(default_factory=list)
+    taken: set[str] = field(default_factory=set)
+    manifest_error: str | None = None
+
+    def tally(self) -> Tally:
+        done = sum(1 for outcome in self.outcomes if outcome.code == ExitCode.OK)
+        return Tally(
+            total=self.total,
+            done=done,
+            failed=len(self.outcomes) - done,
+            elapsed_s=time.monotonic() - self.started,
+        )
+
+
+def run_batch(
+    plan: BatchPlan,
+    config: RunConfig,
+    out: Output,
+    *,
+    concurrency: int,
+    manifest: ManifestWriter,
+    progress: BatchProgress,
+    pacer: BatchPacer | None = None,
+    on_result: Callable[[LineOutcome], None] | None = None,
+) -> BatchReport:
+    """Send every planned line with `concurrency` requests in flight; each outcome goes to the
+    manifest as soon as it is known, then to `progress` and `on_result` (stdout). An auth
+    failure (exit 3) stops sending new lines. Ctrl-C stops sending, aborts the requests in
+    flight, waits for their downloads to clean up, and returns a report marked interrupted."""
+    own_pacer = pacer is None
+    pacer = pacer or BatchPacer(threading.Event(), timeout=config.timeout)
+    pending: queue.SimpleQueue[BatchItem] = queue.SimpleQueue()
+    for item in plan.to_send:
+        pending.put(item)
+    shared = _Shared(total=len(plan.to_send))
+    # A refused key or model fails every line alike: stop sending (lines in flight finish).
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            take_lines()
+        finally:
+            with shared.lock:
+                shared.live -= 1
+                if shared.live == 0:
+                    shared.finished.set()
+
+    def take_lines() -> None:
+        while not pacer.cancel.is_set() and not stop.is_set():
+            try:
+                item = pending.get_nowait()
+            except queue.Empty:
+                return
+            with shared.lock:
+                shared.taken.add(item.key)
+            outcome = run_line(item, config, out, pacer, progress)
+            try:
+                manifest.append(manifest_record(outcome))
+            except OSError as error:
+                with shared.lock:
+                    if shared.manifest_error is None:
+                        shared.manifest_error = str(error.strerror or error)
+                        progress.note(f"warning: the manifest could not be written: {error}")
+            with shared.lock:
+                if outcome.code == ExitCode.AUTH and not stop.is_set():
+                    stop.set()
+                    progress.note("authentication failed: no further line is sent")
+                shared.outcomes.append(outcome)
+                tally = shared.tally()
+                # Under the lock: stdout lines and progress lines stay in finishing order.
+                if on_result is not None:
+                    on_result(outcome)
+                progress.finished(outcome, tally)
+
+    workers = [
+        threading.Thread(target=work, name=f"batch-{n}", daemon=True)
+        for n in range(max(1, min(concurrency, len(plan.to_send))))
+    ]
+    interrupted = False
+    # Waiting is on an Event, never Thread.join: a join interrupted by Ctrl-C can leave the
+    # thread marked as stopped while it still runs (CPython bpo-45274), and the workers must be
+    # waited for to leave the manifest and the output directory consistent.
+    try:
+        progress.start(len(plan.to_send))
+        for worker in workers:
+            with shared.lock:
+                shared.live += 1
+            worker.start()
+        shared.finished.wait()
+    except KeyboardInterrupt:
+        interrupted = True
+        pacer.abort()
+        progress.note("interrupted: stopping the requests in flight…")
+        try:
+            # Each run removes its partial files and records its outcome. (A worker counted but
+            # never started cannot set `finished`: hence the check of who is still alive.)
+            while not shared.finished.wait(0.25):
+                if not any(worker.is_alive() for worker in workers):
+                    break
+        except KeyboardInterrupt:
+            pass  # a second Ctrl-C: leave now (daemon threads end with the process)
+    finally:
+        progress.close()
+        if own_pacer:
+            pacer.close()
+    with shared.lock:
+        outcomes = tuple(shared.outcomes)
+        taken = set(shared.taken)
+    return BatchReport(
+        plan=plan,
+        outcomes=outcomes,
+        not_run=tuple(item for item in plan.to_send if item.key not in taken),
+        elapsed_s=time.monotonic() - shared.started,
+        interrupted=interrupted or pacer.cancel.is_set(),
+        manifest=manifest.path,
+        manifest_error=shared.manifest_error,
+    )
