@@ -460,6 +460,8 @@ def _serve_tasks(fake_api: FakeAPI, task_ids: set[str]) -> None:
                 }
             ),
         )
+        # `wan task cancel ID` examples: the service accepts the cancel.
+        fake_api.add(f"/v1/tasks/{task_id}/cancel", Reply.json({"request_id": f"req-{task_id}"}))
 
 
 def _seed_history(run_cli: RunCli, fake_api: FakeAPI, database: Path, ids: set[int]) -> None:

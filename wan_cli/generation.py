@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from wan_cli.errors import ExitCode, UsageError
-from wan_cli.output import Output, set_output
+from wan_cli.output import Output, is_terminal, set_output
 
 if TYPE_CHECKING:
     from wan_cli.history import Store
+    from wan_cli.run import RunConfig
+    from wan_cli.settings import Settings
 
 # Flags that name a setting (resolved with env > profile > defaults by `settings`).
 SETTING_FLAGS = ("api_key", "base_url", "model", "provider", "timeout", "retries", "output_dir")
@@ -64,14 +67,10 @@ def _reason(error: BaseException) -> str:
     return str(error)
 
 
-def execute(args: dict[str, Any], *, mode: str, stdin: TextIO) -> ExitCode:
-    """Validate everything, then dry-run, print curl, or run the generation."""
-    from wan_cli.request import GenerateInputs, build_request, render_curl, render_dry_run
-    from wan_cli.settings import require_api_key, resolve_settings
+def command_settings(args: Mapping[str, Any], out: Output) -> Settings:
+    """The effective settings of a command that sends requests (flags > env > profile)."""
+    from wan_cli.settings import resolve_settings
 
-    out = set_output(
-        Output(quiet=args["quiet"], verbose=args["verbose"], json_mode=args["json_output"])
-    )
     flags: dict[str, object | None] = {name: args.get(name) for name in SETTING_FLAGS}
     flags["profile"] = args.get("profile")
     if args.get("output_dir") is not None:
@@ -81,7 +80,50 @@ def execute(args: dict[str, Any], *, mode: str, stdin: TextIO) -> ExitCode:
         out.detail(note)
     if args.get("api_key") is not None:
         out.warn("--api-key lands in shell history: prefer `wan config set api-key` or WAN_API_KEY")
+    return settings
 
+
+def output_dir_of(settings: Settings) -> Path:
+    """Where images go: `-o` / WAN_OUTPUT_DIR / config output-dir, else the current directory."""
+    return Path(settings.output_dir).expanduser() if settings.output_dir else Path.cwd()
+
+
+def run_config(
+    settings: Settings,
+    args: Mapping[str, Any],
+    out: Output,
+    *,
+    json_output: bool = False,
+    preview: str | None = None,
+) -> RunConfig:
+    """What every run of this command shares: the key (AuthError without one), limits, where
+    images go, and the history store (opened here; the caller closes it)."""
+    from wan_cli.run import RunConfig
+    from wan_cli.settings import require_api_key
+
+    api_key = require_api_key(settings)
+    return RunConfig(
+        api_key=api_key,
+        model=settings.model,
+        provider=settings.provider,
+        timeout=settings.timeout,
+        retries=settings.retries,
+        output_dir=output_dir_of(settings),
+        json_output=json_output,
+        metadata=settings.metadata and not args.get("no_metadata"),
+        history=open_history(bool(settings.history and not args.get("no_history")), out),
+        preview=preview,
+    )
+
+
+def execute(args: dict[str, Any], *, mode: str, stdin: TextIO) -> ExitCode:
+    """Validate everything, then dry-run, print curl, or run the generation."""
+    from wan_cli.request import GenerateInputs, build_request, render_curl, render_dry_run
+
+    out = set_output(
+        Output(quiet=args["quiet"], verbose=args["verbose"], json_mode=args["json_output"])
+    )
+    settings = command_settings(args, out)
     preview = _preview_protocol(args, settings.preview)
     prompt = read_prompt(args.get("prompt"), args.get("prompt_file"), stdin)
     inputs = GenerateInputs(
@@ -105,26 +147,14 @@ def execute(args: dict[str, Any], *, mode: str, stdin: TextIO) -> ExitCode:
         if args["curl"]:
             out.result(render_curl(prepared))
         else:
-            pretty = bool(getattr(out.stdout, "isatty", lambda: False)())
+            pretty = is_terminal(out.stdout)
             out.result(render_dry_run(prepared, pretty=pretty, abbreviate_data=pretty))
         return ExitCode.OK
 
-    from wan_cli.run import RunConfig, run_generation
+    from wan_cli.run import run_generation
 
-    api_key = require_api_key(settings)
-    history = _open_history(settings.history and not args.get("no_history"), out)
-    config = RunConfig(
-        api_key=api_key,
-        model=settings.model,
-        provider=settings.provider,
-        timeout=settings.timeout,
-        retries=settings.retries,
-        output_dir=Path(settings.output_dir).expanduser() if settings.output_dir else Path.cwd(),
-        json_output=args["json_output"],
-        metadata=settings.metadata and not args["no_metadata"],
-        history=history,
-        preview=preview,
-    )
+    config = run_config(settings, args, out, json_output=args["json_output"], preview=preview)
+    history = config.history
     parameters = dict(prepared.body.get("parameters", {}))
     try:
         if inputs.async_task:  # submit only: `wan task wait` collects the images
@@ -149,7 +179,7 @@ def _preview_protocol(args: dict[str, Any], configured: bool) -> str | None:
     return check_protocol(args.get("preview_protocol")) or "auto"
 
 
-def _open_history(enabled: bool, out: Output) -> Store | None:
+def open_history(enabled: bool, out: Output) -> Store | None:
     """The history store for this run (None when turned off, or unusable: warned once)."""
     if not enabled:
         return None

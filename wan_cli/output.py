@@ -12,6 +12,7 @@ import os
 import re
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -34,12 +35,20 @@ def escape_markup(text: str) -> str:
     return escape(sanitize(text))
 
 
-def color_allowed(stream: TextIO, env: dict[str, str] | os._Environ[str]) -> bool:
+def is_terminal(stream: object) -> bool:
+    """Whether a stream is a terminal (False for in-memory, closed or detached streams)."""
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:  # a closed stream
+        return False
+
+
+def color_allowed(stream: TextIO, env: Mapping[str, str]) -> bool:
     """Colour only for a real terminal, and never when NO_COLOR or TERM=dumb says no."""
     if "NO_COLOR" in env or env.get("TERM") == "dumb":
         return False
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty())
+    return is_terminal(stream)
 
 
 @dataclass
@@ -67,7 +76,7 @@ class Output:
     def result_json(self, document: Any) -> None:
         import json  # here, not at the top: most commands never print JSON
 
-        pretty = bool(getattr(self.stdout, "isatty", lambda: False)())
+        pretty = is_terminal(self.stdout)
         text = json.dumps(document, indent=2 if pretty else None, ensure_ascii=False)
         self.result(text)
 

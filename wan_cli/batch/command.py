@@ -4,7 +4,6 @@ then report; returns the batch's exit code. The steps themselves live in the sib
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,11 +28,10 @@ from wan_cli.batch.report import print_summary, report_document
 from wan_cli.batch.runner import run_batch
 from wan_cli.batch.views import make_progress
 from wan_cli.errors import ExitCode, Interrupted, UsageError
-from wan_cli.generation import SETTING_FLAGS
-from wan_cli.output import Output, set_output
+from wan_cli.generation import command_settings, output_dir_of, run_config
+from wan_cli.output import Output, is_terminal, set_output
 
 if TYPE_CHECKING:
-    from wan_cli.history import Store
     from wan_cli.settings import Settings
 
 DEFAULT_CONCURRENCY = 2
@@ -62,7 +60,7 @@ def _execute(args: Mapping[str, Any], stdin: TextIO, out: Output) -> ExitCode:
 
     from wan_cli.settings import require_api_key
 
-    api_key = require_api_key(settings)
+    require_api_key(settings)  # before the question: a missing key is exit 3 at once
     if not plan.to_send:
         out.info(f"nothing to send: {len(plan.skipped)} line(s) skipped (--force sends them again)")
         if args["json_output"]:
@@ -72,24 +70,13 @@ def _execute(args: Mapping[str, Any], stdin: TextIO, out: Output) -> ExitCode:
     question = (
         f"Send {plan.requests} request(s) that can produce up to {plan.max_images} billed images?"
     )
-    interactive = _is_tty(stdin) and _is_tty(out.stderr)
+    interactive = is_terminal(stdin) and is_terminal(out.stderr)
     asked = needs_confirmation(plan, yes=bool(args.get("yes")), interactive=interactive)
     if asked and not ask(question, stdin, out.stderr):
         raise UsageError("not confirmed: nothing was sent", hint="--yes skips the question")
 
-    from wan_cli.run import RunConfig
-
-    history = _open_history(bool(settings.history and not args.get("no_history")), out)
-    config = RunConfig(
-        api_key=api_key,
-        model=settings.model,
-        provider=settings.provider,
-        timeout=settings.timeout,
-        retries=settings.retries,
-        output_dir=_output_dir(settings.output_dir),
-        metadata=settings.metadata and not args.get("no_metadata"),
-        history=history,
-    )
+    config = run_config(settings, args, out)
+    history = config.history
     writer = ManifestWriter(manifest_path)
     lock = threading.Lock()
 
@@ -128,23 +115,13 @@ def _execute(args: Mapping[str, Any], stdin: TextIO, out: Output) -> ExitCode:
 def _prepare(
     args: Mapping[str, Any], stdin: TextIO, out: Output
 ) -> tuple[BatchPlan, Settings, Path]:
-    from wan_cli.settings import resolve_settings
-
     shard, resume = _check_options(args)
-    flags: dict[str, object | None] = {name: args.get(name) for name in SETTING_FLAGS}
-    flags["profile"] = args.get("profile")
-    if args.get("output_dir") is not None:
-        flags["output_dir"] = str(args["output_dir"])
-    settings = resolve_settings(flags, dict(os.environ))
-    for note in settings.notes:
-        out.detail(note)
-    if args.get("api_key") is not None:
-        out.warn("--api-key lands in shell history: prefer `wan config set api-key` or WAN_API_KEY")
+    settings = command_settings(args, out)
 
     source = str(args["file"])
     text, base_dir = read_source(source, stdin)
     specs, problems = parse_batch(text, args.get("format") or "auto")
-    output_dir = _output_dir(settings.output_dir)
+    output_dir = output_dir_of(settings)
     defaults = LineDefaults(
         mode="edit" if args.get("mode") == "edit" else "generate",
         refs=tuple(args.get("ref") or ()),
@@ -229,26 +206,6 @@ def ask(question: str, stdin: TextIO, stderr: TextIO) -> bool:
         stderr.write("\n")
         raise Interrupted("interrupted: nothing was sent") from None
     return answer.strip().lower() in ("y", "yes")
-
-
-def _output_dir(setting: str | None) -> Path:
-    return Path(setting).expanduser() if setting else Path.cwd()
-
-
-def _is_tty(stream: object) -> bool:
-    isatty = getattr(stream, "isatty", None)
-    try:
-        return bool(isatty and isatty())
-    except ValueError:  # closed
-        return False
-
-
-def _open_history(enabled: bool, out: Output) -> Store | None:
-    if not enabled:
-        return None
-    from wan_cli.history import history_path, open_store
-
-    return open_store(history_path(), warn=out.warn)
 
 
 def _print_dry_run(plan: BatchPlan, out: Output) -> None:

@@ -48,14 +48,6 @@ def _proxies(env: Mapping[str, str]) -> dict[str, str]:
     return found
 
 
-def _stream_isatty(stream: Any) -> bool:
-    isatty = getattr(stream, "isatty", None)
-    try:
-        return bool(isatty and isatty())
-    except ValueError:  # a closed stream
-        return False
-
-
 def _config_state(path: Any) -> dict[str, Any]:
     import os
     import stat
@@ -81,6 +73,7 @@ def collect(env: Mapping[str, str], profile: str | None) -> dict[str, Any]:
     from wan_cli import __version__
     from wan_cli.cli.config_cmd import sourced_json
     from wan_cli.errors import WanError
+    from wan_cli.output import is_terminal
     from wan_cli.settings import ENV_DASHSCOPE_KEY, KEYS, config_path, resolve_settings
 
     problems: list[str] = []
@@ -121,8 +114,8 @@ def collect(env: Mapping[str, str], profile: str | None) -> dict[str, Any]:
     )
     report["proxy"] = _proxies(env)
     report["terminal"] = {
-        "stdout_isatty": _stream_isatty(sys.stdout),
-        "stderr_isatty": _stream_isatty(sys.stderr),
+        "stdout_isatty": is_terminal(sys.stdout),
+        "stderr_isatty": is_terminal(sys.stderr),
         "NO_COLOR": env.get("NO_COLOR"),
         "TERM": env.get("TERM"),
         "COLORTERM": env.get("COLORTERM"),

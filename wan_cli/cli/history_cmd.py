@@ -611,8 +611,9 @@ def _output(json_output: bool) -> Output:
 
 
 def _stdout_is_terminal(out: Output) -> bool:
-    isatty = getattr(out.stdout, "isatty", None)
-    return bool(isatty and isatty())
+    from wan_cli.output import is_terminal
+
+    return is_terminal(out.stdout)
 
 
 def _local(when: Any, *, seconds: bool = False) -> str:
