@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from wan_cli.cli.generate import (
+from wan_cli.cli.options import (
     ApiKey,
     BaseUrl,
     Model,

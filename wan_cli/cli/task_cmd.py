@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from wan_cli.cli.options import ApiKey, Profile, Quiet, Verbose
+
 if TYPE_CHECKING:
     from wan_cli.tasks import TaskFlags
 
@@ -25,31 +27,12 @@ TaskId = Annotated[
     str, typer.Argument(metavar="TASK_ID", help="The id printed by `wan generate --async`.")
 ]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
-Profile = Annotated[
-    str | None,
-    typer.Option(
-        "--profile",
-        "-p",
-        metavar="NAME",
-        help="Settings profile to use (or WAN_PROFILE).",
-        show_default=False,
-    ),
-]
 BaseUrl = Annotated[
     str | None,
     typer.Option(
         "--base-url",
         metavar="URL",
         help="DashScope API base URL (the region the task was submitted to).",
-        show_default=False,
-    ),
-]
-ApiKey = Annotated[
-    str | None,
-    typer.Option(
-        "--api-key",
-        metavar="KEY",
-        help="API key (prefer `wan config set api-key`: flags land in shell history).",
         show_default=False,
     ),
 ]
@@ -62,8 +45,6 @@ Retries = Annotated[
         show_default=False,
     ),
 ]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Show errors only.")]
-Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Show request/response details.")]
 NoHistory = Annotated[
     bool, typer.Option("--no-history", help="Neither read nor update history for this command.")
 ]
