@@ -79,15 +79,21 @@ def _execute(args: Mapping[str, Any], stdin: TextIO, out: Output) -> ExitCode:
     history = config.history
     writer = ManifestWriter(manifest_path)
     lock = threading.Lock()
+    # Piped, each result goes out as its line finishes; on a terminal they wait for the end,
+    # so they do not cut through the progress bar drawn on the same screen.
+    held: list[str] | None = [] if is_terminal(out.stdout) else None
 
     def print_result(outcome: LineOutcome) -> None:
         if args["json_output"]:
             return
+        # A URL stands for an image that was not saved (valid ~24 h).
+        results = [*outcome.paths, *outcome.unsaved]
         with lock:
-            for path in outcome.paths:
-                out.result(path)
-            for url in outcome.unsaved:
-                out.result(url)  # not saved: the URL is the result (valid ~24 h)
+            if held is not None:
+                held.extend(results)
+                return
+            for result in results:
+                out.result(result)
 
     pacer = BatchPacer(threading.Event(), timeout=config.timeout)
     try:
@@ -107,6 +113,8 @@ def _execute(args: Mapping[str, Any], stdin: TextIO, out: Output) -> ExitCode:
         if history is not None:
             history.close()
     print_summary(report, out)
+    for result in held or ():
+        out.result(result)
     if args["json_output"]:
         out.result_json(report_document(report))
     return report.code
