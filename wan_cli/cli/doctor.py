@@ -64,6 +64,14 @@ def _config_state(path: Any) -> dict[str, Any]:
     return state
 
 
+def _history_state(env: Mapping[str, str]) -> dict[str, Any]:
+    """Where the history database is and whether it exists (not opened: no sqlite3 here)."""
+    from wan_cli.history import history_path
+
+    path = history_path(dict(env))
+    return {"path": str(path), "exists": path.is_file()}
+
+
 def collect(env: Mapping[str, str], profile: str | None) -> dict[str, Any]:
     """Everything the report shows, as plain data (the key only ever masked)."""
     import platform
@@ -109,6 +117,7 @@ def collect(env: Mapping[str, str], profile: str | None) -> dict[str, Any]:
         )
         if settings.api_key is None:
             problems.append("no API key: run `wan config set api-key` or set WAN_API_KEY")
+    report["history"] = _history_state(env)
     report["environment"] = sorted(
         name for name in env if name.startswith("WAN_") or name == ENV_DASHSCOPE_KEY
     )
@@ -161,6 +170,8 @@ def render(report: Mapping[str, Any]) -> list[str]:
         lines.extend(aligned(rows, indent="  "))
         lines.append(f"api key source: {report['api_key_source'] or '(not set)'}")
         lines.append(f"base url: {report['base_url']}")
+    history = report["history"]
+    lines.append(f"history: {history['path']} ({'exists' if history['exists'] else 'not yet'})")
     lines.append(f"environment: {', '.join(report['environment']) or '(no WAN_* variables)'}")
     proxies = report["proxy"]
     lines.append(
