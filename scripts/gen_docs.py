@@ -148,7 +148,10 @@ def _description(help_text: str) -> list[str]:
             block.clear()
 
     for paragraph in re.split(r"\n\s*\n", help_text.strip()):
-        rows = paragraph.splitlines()
+        # click's "\b" line (keep this paragraph's line breaks) means nothing in markdown.
+        rows = [row for row in paragraph.splitlines() if row.strip() != "\b"]
+        if not rows:
+            continue
         if all(row.startswith((" ", "\t")) for row in rows):
             block.extend(row.strip() for row in rows)
             continue

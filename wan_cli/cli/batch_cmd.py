@@ -194,8 +194,8 @@ def batch(
 
     Examples:
 
+    \b
       wan batch prompts.txt -o out/ -j 4
-
       wan batch products.jsonl --shard 2/3 --max-total-images 100 --yes
     """
     from wan_cli.batch.command import execute_batch

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 config_app = typer.Typer(
     help="Show and change settings (API key, base URL, model, profiles)."
-    "\n\nExamples:\n\n  wan config set api-key\n\n  wan config show",
+    "\n\nExamples:\n\n\b\n  wan config set api-key\n  wan config show",
     no_args_is_help=True,
 )
 
@@ -105,8 +105,8 @@ def set_command(
 
     Examples:
 
+    \b
       wan config set api-key
-
       wan config set provider dashscope --profile ds
     """
     import os
@@ -146,8 +146,8 @@ def get_command(
 
     Examples:
 
+    \b
       wan config get base-url
-
       wan config get model --profile ds
     """
     from wan_cli.output import get_output
@@ -171,6 +171,7 @@ def unset_command(key: KeyArgument, profile: ProfileOption = None) -> None:
 
     Examples:
 
+    \b
       wan config unset output-dir
     """
     from wan_cli.output import get_output
@@ -224,8 +225,8 @@ def show_command(profile: ProfileOption = None, as_json: JsonOption = False) -> 
 
     Examples:
 
+    \b
       wan config show
-
       wan config show --json --profile ds
     """
     from wan_cli.output import get_output
@@ -259,6 +260,7 @@ def path_command() -> None:
 
     Examples:
 
+    \b
       wan config path
     """
     from wan_cli.output import get_output
@@ -273,6 +275,7 @@ def profiles_command(profile: ProfileOption = None, as_json: JsonOption = False)
 
     Examples:
 
+    \b
       wan config profiles
     """
     import os

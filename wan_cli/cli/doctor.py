@@ -215,8 +215,8 @@ def doctor(
 
     Examples:
 
+    \b
       wan doctor
-
       wan doctor --json
     """
     import os

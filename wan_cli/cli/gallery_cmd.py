@@ -69,8 +69,8 @@ def gallery(
 
     Examples:
 
+    \b
       wan gallery out/
-
       wan gallery --history -n 20 -o runs.html
     """
     from wan_cli import gallery as pages

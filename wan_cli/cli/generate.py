@@ -86,8 +86,8 @@ def generate(
 
     Examples:
 
+    \b
       wan generate "an autumn painting of a lighthouse" --size 1280*720
-
       wan generate "in this style, a winter scene" --ref style.png -o out/ --json
     """
     _run(locals(), mode="generate")
@@ -151,8 +151,8 @@ def edit(
 
     Examples:
 
+    \b
       wan edit "make it snow" --ref photo.jpg
-
       wan edit "put the cat from image 2 on the sofa in image 1" -r room.png -r cat.jpg -n 2
     """
     _run(locals(), mode="edit")

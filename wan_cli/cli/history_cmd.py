@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 history_app = typer.Typer(
     help="Every request sent, newest first: find, show, download, rerun or clear past runs."
-    "\n\nExamples:\n\n  wan history --failed\n\n  wan history show 12",
+    "\n\nExamples:\n\n\b\n  wan history --failed\n  wan history show 12",
     invoke_without_command=True,
 )
 
@@ -64,8 +64,8 @@ def history(
 
     Examples:
 
+    \b
       wan history --search lighthouse
-
       wan history --failed --json
     """
     if ctx.invoked_subcommand is not None:
@@ -164,8 +164,8 @@ def show(
 
     Examples:
 
+    \b
       wan history show 12
-
       wan history show 12 --json | jq .images
     """
     out = _output(json_output)
@@ -284,6 +284,7 @@ def download(
 
     Examples:
 
+    \b
       wan history download 12 -o out/
     """
     from wan_cli.errors import ExitCode, Interrupted
@@ -493,8 +494,8 @@ def rerun(
 
     Examples:
 
+    \b
       wan history rerun 42 --seed 7
-
       wan history rerun 42 --size 1280*720 --dry-run
     """
     from wan_cli.generation import execute
@@ -569,6 +570,7 @@ def clear(
 
     Examples:
 
+    \b
       wan history clear --before 30d --yes
     """
     from wan_cli.errors import UsageError

@@ -18,8 +18,8 @@ task_app = typer.Typer(
     "Exit codes of a task's end: SUCCEEDED as a normal run · FAILED by the service's code "
     "(moderation 4, service error 6…) · CANCELED 4 · UNKNOWN (expired or not found) 4 · "
     "wait --timeout elapsed 6 · Ctrl-C 130."
-    "\n\nExamples:\n\n  wan task list"
-    "\n\n  wan task wait 0385dc79-5ff8-4d82-bcb6-3b07a5c2a1e9 -o out/",
+    "\n\nExamples:\n\n\b\n  wan task list"
+    "\n  wan task wait 0385dc79-5ff8-4d82-bcb6-3b07a5c2a1e9 -o out/",
     no_args_is_help=True,
 )
 
@@ -100,6 +100,7 @@ def status(
 
     Examples:
 
+    \b
       wan task status 0385dc79-5ff8-4d82-bcb6-3b07a5c2a1e9
     """
     from wan_cli.tasks import task_status
@@ -156,6 +157,7 @@ def wait(
 
     Examples:
 
+    \b
       wan task wait 0385dc79-5ff8-4d82-bcb6-3b07a5c2a1e9 -o out/
     """
     from wan_cli.tasks import task_wait
@@ -183,6 +185,7 @@ def cancel(
 
     Examples:
 
+    \b
       wan task cancel 0385dc79-5ff8-4d82-bcb6-3b07a5c2a1e9
     """
     from wan_cli.tasks import task_cancel
@@ -204,8 +207,8 @@ def list_tasks(
 
     Examples:
 
+    \b
       wan task list
-
       wan task list --json
     """
     from wan_cli.tasks import TaskFlags, task_list
