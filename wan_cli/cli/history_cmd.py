@@ -14,6 +14,20 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from wan_cli.cli.options import (
+    BaseUrl,
+    Curl,
+    DryRun,
+    NoHistory,
+    NoMetadata,
+    Profile,
+    Provider,
+    Quiet,
+    Retries,
+    Timeout,
+    Verbose,
+)
+
 if TYPE_CHECKING:
     from wan_cli.history import ImageRow, RunRow, Store
     from wan_cli.output import Output
@@ -288,121 +302,18 @@ def download(
       wan history download 12 -o out/
     """
     from wan_cli.errors import ExitCode, Interrupted
+    from wan_cli.recover import save_recorded_images
 
     out = _output(False)
     store = _require_store(out)
     try:
         with _reading(store):
-            code = _download(out, store, run_id, output_dir, no_metadata)
+            run = _found(store.get_run(run_id), run_id)
+            code = save_recorded_images(out, store, run, output_dir, no_metadata=no_metadata)
     except KeyboardInterrupt:
         raise Interrupted("interrupted", hint="partial files were removed") from None
     if code != ExitCode.OK:
         raise typer.Exit(int(code))
-
-
-def _download(
-    out: Output, store: Store, run_id: int, output_dir: Path | None, no_metadata: bool
-) -> int:
-    import os
-    import threading
-    from datetime import UTC, datetime
-
-    from wan_cli.download import make_download_client
-    from wan_cli.errors import ExitCode, UsageError
-    from wan_cli.events import ImageRef, Usage
-    from wan_cli.history import expired_reason
-    from wan_cli.render import make_view
-    from wan_cli.run import Job, RunConfig, RunRecord, save_image
-    from wan_cli.settings import resolve_settings
-
-    run = _found(store.get_run(run_id), run_id)
-    if run.status == "running":
-        raise UsageError(
-            f"run {run_id} is still running: it is saving its own images",
-            hint="wait for it to finish (or stop it), then try again",
-        )
-    if not run.images and run.awaiting_task:
-        raise UsageError(
-            f"run {run_id} is an async task still on the service ({run.task_status})",
-            hint=f"collect it with `wan task wait {run.task_id}`",
-        )
-    if not run.images:
-        raise UsageError(f"run {run_id} has no images recorded ({run.status})")
-    pending = [
-        image
-        for image in run.images
-        if not (image.is_saved and image.path is not None and Path(image.path).exists())
-    ]
-    if not pending:
-        out.info(f"all {len(run.images)} image(s) of run {run_id} are already saved")
-        for image in run.images:
-            out.result(str(image.path))
-        return ExitCode.OK
-
-    settings = resolve_settings({}, dict(os.environ))
-    directory = output_dir or Path(run.output_dir or ".")
-    config = RunConfig(
-        api_key="",  # never used: image hosts get no credentials
-        model=run.model,
-        provider=run.provider,
-        timeout=settings.timeout,
-        retries=settings.retries,
-        output_dir=directory.expanduser(),
-        metadata=settings.metadata and not no_metadata,
-        history=store,
-    )
-    job = Job(
-        prompt=run.prompt,
-        parameters=run.parameters,
-        references=tuple(run.references),
-        command=run.command,
-        host=run.host,
-    )
-    # The run as it was: same file names (created), same provenance (request id, text, usage).
-    record = RunRecord(
-        created=run.created,
-        request_id=run.request_id,
-        text=[run.text],
-        usage=Usage(raw=run.usage) if run.usage else None,
-        history_id=run.id,
-    )
-    out.info(f"saving {len(pending)} image(s) of run {run_id} into {config.output_dir}")
-    view = make_view(out)
-    failures: list[str] = []
-    saved_paths: list[str] = []
-    client = make_download_client(config.timeout)
-    try:
-        for image in pending:
-            if image.url is None:
-                failures.append(
-                    f"image {image.index + 1} came inline (no URL) and was not saved:"
-                    " it cannot be fetched again"
-                )
-                continue
-            ref = ImageRef(index=image.index, url=image.url)
-            view.image_found(image.index, image.url)
-            result = save_image(client, ref, record, config, job, view, threading.Event())
-            if result.ok:
-                saved_paths.append(str(result.path))
-                continue
-            reason = result.error or "not saved"
-            expired = expired_reason(reason, image.received, datetime.now(UTC))
-            failures.append(f"image {image.index + 1} not saved: {expired or reason}: {image.url}")
-    finally:
-        client.close()
-        view.close()
-    for line in failures:
-        out.error(line)
-    for path in saved_paths:
-        out.result(path)
-    if failures:
-        out.error(
-            f"{len(failures)} of {len(pending)} image(s) could not be saved",
-            hint="expired links cannot be renewed: `wan history rerun "
-            f"{run_id}` generates again (and is billed again)",
-        )
-        return ExitCode.SAVE_FAILED
-    return ExitCode.OK
 
 
 # -- rerun ----------------------------------------------------------------------------------
@@ -446,47 +357,17 @@ def rerun(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print one JSON document with every result.")
     ] = False,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the request that would be sent; send nothing.")
-    ] = False,
-    curl: Annotated[bool, typer.Option("--curl", help="Print an equivalent curl command.")] = False,
-    profile: Annotated[
-        str | None,
-        typer.Option(
-            "--profile", "-p", metavar="NAME", help="Settings profile to use.", show_default=False
-        ),
-    ] = None,
-    provider: Annotated[
-        str | None,
-        typer.Option(
-            "--provider",
-            metavar="gateway|dashscope",
-            help="Provider to send to.",
-            show_default=False,
-        ),
-    ] = None,
-    base_url: Annotated[
-        str | None,
-        typer.Option("--base-url", metavar="URL", help="API base URL.", show_default=False),
-    ] = None,
-    timeout: Annotated[
-        float | None,
-        typer.Option("--timeout", metavar="SECONDS", help="Read timeout.", show_default=False),
-    ] = None,
-    retries: Annotated[
-        int | None,
-        typer.Option("--retries", metavar="N", help="Retries on 429/5xx.", show_default=False),
-    ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Show errors only.")] = False,
-    verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Show request/response details.")
-    ] = False,
-    no_metadata: Annotated[
-        bool, typer.Option("--no-metadata", help="Do not write provenance.")
-    ] = False,
-    no_history: Annotated[
-        bool, typer.Option("--no-history", help="Do not record the new run in history.")
-    ] = False,
+    dry_run: DryRun = False,
+    curl: Curl = False,
+    profile: Profile = None,
+    provider: Provider = None,
+    base_url: BaseUrl = None,
+    timeout: Timeout = None,
+    retries: Retries = None,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+    no_metadata: NoMetadata = False,
+    no_history: NoHistory = False,
 ) -> None:
     """Send a recorded request again (billed again), optionally changed by the options.
 

@@ -1,0 +1,123 @@
+"""Recovering a recorded run's images: `wan history download ID`.
+
+A run records each image URL before its download starts, so a crash, Ctrl-C or a full disk
+leaves links that are still valid for about 24 hours. This saves them through the same
+`run.save_image` a live run uses: same checks, names, provenance and history updates.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from wan_cli.errors import ExitCode, UsageError
+
+if TYPE_CHECKING:
+    from wan_cli.history import RunRow, Store
+    from wan_cli.output import Output
+
+
+def save_recorded_images(
+    out: Output, store: Store, run: RunRow, output_dir: Path | None, *, no_metadata: bool
+) -> ExitCode:
+    """Save the images of a recorded run that are not on disk, exactly as the run would have:
+    same names (its start time), same provenance (its request id, text, usage), history
+    updated. Says when a link has expired (the service keeps results about 24 hours)."""
+    from wan_cli.download import make_download_client
+    from wan_cli.events import ImageRef, Usage
+    from wan_cli.history import expired_reason
+    from wan_cli.render import make_view
+    from wan_cli.run import Job, RunConfig, RunRecord, save_image
+    from wan_cli.settings import resolve_settings
+
+    run_id = run.id
+    if run.status == "running":
+        raise UsageError(
+            f"run {run_id} is still running: it is saving its own images",
+            hint="wait for it to finish (or stop it), then try again",
+        )
+    if not run.images and run.awaiting_task:
+        raise UsageError(
+            f"run {run_id} is an async task still on the service ({run.task_status})",
+            hint=f"collect it with `wan task wait {run.task_id}`",
+        )
+    if not run.images:
+        raise UsageError(f"run {run_id} has no images recorded ({run.status})")
+    pending = [
+        image
+        for image in run.images
+        if not (image.is_saved and image.path is not None and Path(image.path).exists())
+    ]
+    if not pending:
+        out.info(f"all {len(run.images)} image(s) of run {run_id} are already saved")
+        for image in run.images:
+            out.result(str(image.path))
+        return ExitCode.OK
+
+    settings = resolve_settings({}, dict(os.environ))
+    directory = output_dir or Path(run.output_dir or ".")
+    config = RunConfig(
+        api_key="",  # never used: image hosts get no credentials
+        model=run.model,
+        provider=run.provider,
+        timeout=settings.timeout,
+        retries=settings.retries,
+        output_dir=directory.expanduser(),
+        metadata=settings.metadata and not no_metadata,
+        history=store,
+    )
+    job = Job(
+        prompt=run.prompt,
+        parameters=run.parameters,
+        references=tuple(run.references),
+        command=run.command,
+        host=run.host,
+    )
+    # The run as it was: same file names (created), same provenance (request id, text, usage).
+    record = RunRecord(
+        created=run.created,
+        request_id=run.request_id,
+        text=[run.text],
+        usage=Usage(raw=run.usage) if run.usage else None,
+        history_id=run.id,
+    )
+    out.info(f"saving {len(pending)} image(s) of run {run_id} into {config.output_dir}")
+    view = make_view(out)
+    failures: list[str] = []
+    saved_paths: list[str] = []
+    client = make_download_client(config.timeout)
+    try:
+        for image in pending:
+            if image.url is None:
+                failures.append(
+                    f"image {image.index + 1} came inline (no URL) and was not saved:"
+                    " it cannot be fetched again"
+                )
+                continue
+            ref = ImageRef(index=image.index, url=image.url)
+            view.image_found(image.index, image.url)
+            result = save_image(client, ref, record, config, job, view, threading.Event())
+            if result.ok:
+                saved_paths.append(str(result.path))
+                continue
+            reason = result.error or "not saved"
+            expired = expired_reason(reason, image.received, datetime.now(UTC))
+            failures.append(f"image {image.index + 1} not saved: {expired or reason}: {image.url}")
+    finally:
+        client.close()
+        view.close()
+    for line in failures:
+        out.error(line)
+    for path in saved_paths:
+        out.result(path)
+    if failures:
+        out.error(
+            f"{len(failures)} of {len(pending)} image(s) could not be saved",
+            hint="expired links cannot be renewed: `wan history rerun "
+            f"{run_id}` generates again (and is billed again)",
+        )
+        return ExitCode.SAVE_FAILED
+    return ExitCode.OK
