@@ -207,3 +207,31 @@ def test_api_key_flag_works_but_warns(fake_api: FakeAPI, run_cli: RunCli, tmp_pa
     assert result.exit_code == 0, result.stderr
     assert "shell history" in result.stderr
     assert KEY not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("where", ["a-file/sub", "a-file"])
+def test_unwritable_output_directory_is_refused_before_sending(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path, where: str
+) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    fake_api.add(API, Reply.sse([sse_chunk(image=fake_api.image_url(), finish="stop")]))
+    result = run_cli(
+        ["generate", "cat", "--base-url", f"{fake_api.url}/v1", "-o", str(tmp_path / where)],
+        env={"WAN_API_KEY": KEY},
+    )
+    assert result.exit_code == 2
+    assert "output directory" in result.stderr
+    assert fake_api.requests == []
+
+
+def test_missing_output_directory_is_created(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path
+) -> None:
+    fake_api.add(API, Reply.sse([sse_chunk(image=fake_api.image_url(), finish="stop")]))
+    out = tmp_path / "new" / "deeper"
+    result = run_cli(
+        ["generate", "cat", "--base-url", f"{fake_api.url}/v1", "-o", str(out)],
+        env={"WAN_API_KEY": KEY},
+    )
+    assert result.exit_code == 0, result.stderr
+    assert Path(result.stdout.strip()).parent == out

@@ -98,17 +98,19 @@ def run_config(
 ) -> RunConfig:
     """What every run of this command shares: the key (AuthError without one), limits, where
     images go, and the history store (opened here; the caller closes it)."""
+    from wan_cli.naming import writable_directory
     from wan_cli.run import RunConfig
     from wan_cli.settings import require_api_key
 
     api_key = require_api_key(settings)
+    output_dir = writable_directory(output_dir_of(settings))
     return RunConfig(
         api_key=api_key,
         model=settings.model,
         provider=settings.provider,
         timeout=settings.timeout,
         retries=settings.retries,
-        output_dir=output_dir_of(settings),
+        output_dir=output_dir,
         json_output=json_output,
         metadata=settings.metadata and not args.get("no_metadata"),
         history=open_history(bool(settings.history and not args.get("no_history")), out),

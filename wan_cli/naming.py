@@ -106,6 +106,26 @@ def ext_for_mime(mime: str) -> str | None:
     return _EXT_BY_MIME.get(base)
 
 
+def writable_directory(directory: Path) -> Path:
+    """`directory`, created if missing, once it is known that files can be made in it.
+
+    Checked before a request is sent: a generation is billed, and a destination that cannot
+    take its images should be refused while refusing is free (UsageError, exit 2).
+    """
+    from wan_cli.errors import UsageError
+
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UsageError(f"output directory {directory} is a file, not a folder") from None
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise UsageError(f"cannot create output directory {directory}: {reason}") from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write to output directory {directory}: permission denied")
+    return directory
+
+
 def candidate_names(stem: str, ext: str) -> Iterator[str]:
     """The names `claim_path` tries, in order: stem.ext, stem-2.ext, stem-3.ext, …"""
     yield f"{stem}.{ext}"

@@ -75,6 +75,10 @@ def _execute(args: Mapping[str, Any], stdin: TextIO, out: Output) -> ExitCode:
     if asked and not ask(question, stdin, out.stderr):
         raise UsageError("not confirmed: nothing was sent", hint="--yes skips the question")
 
+    from wan_cli.naming import writable_directory
+
+    for directory in sorted({item.output_dir for item in plan.to_send}):
+        writable_directory(directory)  # every line's destination, before anything is sent
     config = run_config(settings, args, out)
     history = config.history
     writer = ManifestWriter(manifest_path)
