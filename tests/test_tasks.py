@@ -20,7 +20,8 @@ from wan_cli.errors import (
 from wan_cli.events import Done, ImageRef, RequestId, TaskCreated, Usage
 from wan_cli.history import RunRow, open_store
 from wan_cli.request import GenerateInputs, build_request, check_task_id, task_request
-from wan_cli.tasks import (
+from wan_cli.tasks.flows import remember_state
+from wan_cli.tasks.protocol import (
     CANCELED,
     FAILED,
     PENDING,
@@ -33,7 +34,6 @@ from wan_cli.tasks import (
     fetch_task,
     parse_task,
     poll_delays,
-    remember_state,
     request_cancel,
     result_events,
     task_error,

@@ -160,7 +160,7 @@ def execute(args: dict[str, Any], *, mode: str, stdin: TextIO) -> ExitCode:
     parameters = dict(prepared.body.get("parameters", {}))
     try:
         if inputs.async_task:  # submit only: `wan task wait` collects the images
-            from wan_cli.tasks import submit_task
+            from wan_cli.tasks.flows import submit_task
 
             return submit_task(prepared, config, out, prompt, parameters)
         return run_generation(
