@@ -5,9 +5,9 @@ The stream is 10,000 DashScope SSE events as the service frames them (`id:`, `ev
 line break every ~20 fragments, a cumulative `usage` and the `request_id` in every chunk, three
 image links spread through it, and `finish_reason: "stop"` on the last.
 
-- parsing alone: `events.iter_sse` frames the bytes into messages and `json.loads` decodes each
+- parsing alone: `sse.iter_sse` frames the bytes into messages and `json.loads` decodes each
   message's data: the least any client must do with the stream.
-- translation + plain view: `events.iter_sse` → `events.events_from_sse` → each TextDelta and
+- translation + plain view: `sse.iter_sse` → `events.events_from_sse` → each TextDelta and
   ImageRef handed to `PlainView`, which writes timestamped lines to /dev/null, as `wan` does
   when stderr is not a terminal. Image downloads are not part of it (figure 3).
 
@@ -24,7 +24,8 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from benchmarks.measure import Figure, median, ms
-from wan_cli.events import Event, ImageRef, TextDelta, events_from_sse, iter_sse
+from wan_cli.events import Event, ImageRef, TextDelta, events_from_sse
+from wan_cli.sse import iter_sse
 
 if TYPE_CHECKING:
     from wan_cli.render import View

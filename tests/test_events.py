@@ -1,4 +1,5 @@
-"""Unit tests for wan_cli.events: every answer shape in, typed events out (no network)."""
+"""Unit tests for wan_cli.sse and wan_cli.events: every answer shape in, typed events out (no
+network)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ from wan_cli.events import (
     Event,
     ImageRef,
     RequestId,
-    SSEMessage,
     StreamCut,
     TaskCreated,
     TextDelta,
@@ -27,10 +27,10 @@ from wan_cli.events import (
     error_event,
     events_from_json,
     events_from_sse,
-    iter_sse,
     looks_like_image_link,
     usage_from,
 )
+from wan_cli.sse import SSEMessage, iter_sse
 
 T = TypeVar("T")
 ANSWERS = Path(__file__).parent / "data" / "answers"
@@ -763,5 +763,8 @@ def test_sse_message_is_a_plain_value() -> None:
 
 
 def test_importing_events_does_not_import_httpx() -> None:
-    code = "import sys, wan_cli.events; assert 'httpx' not in sys.modules, 'httpx imported'"
+    code = (
+        "import sys, wan_cli.sse, wan_cli.events; "
+        "assert 'httpx' not in sys.modules, 'httpx imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

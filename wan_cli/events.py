@@ -1,9 +1,9 @@
 """Pure translation of every answer shape into one ordered stream of typed events.
 
-Nothing here does I/O: bytes, SSE frames and decoded JSON go in, `Event`s come out, so every
-shape is unit-tested on recorded payloads without a network. The client calls:
+Nothing here does I/O: SSE messages, decoded JSON and error bodies go in, `Event`s come out,
+so every shape is unit-tested on recorded payloads without a network. The client calls:
 
-- `iter_sse(chunks)` then `events_from_sse(messages)` for a `text/event-stream` answer;
+- `events_from_sse(messages)` on `sse.iter_sse(chunks)` for a `text/event-stream` answer;
 - `events_from_json(document, status=...)` for any other 2xx body;
 - `error_event(status, body, content_type)` for an HTTP error answer.
 
@@ -18,7 +18,9 @@ import json
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
+
+from wan_cli.sse import SSEMessage, iter_sse
 
 if TYPE_CHECKING:
     import re
@@ -94,56 +96,6 @@ class TaskCreated:
 
 
 Event = TextDelta | ImageRef | Usage | RequestId | Done | ApiError | StreamCut | TaskCreated
-
-
-# --------------------------------------------------------------------------------------------
-# SSE framing
-# --------------------------------------------------------------------------------------------
-
-
-class SSEMessage(NamedTuple):
-    """One dispatched SSE message. A NamedTuple (immutable, and cheaper to build than a frozen
-    dataclass) because a long stream makes thousands of them."""
-
-    event: str  # "message" when the frame had no `event:` line
-    data: str  # the `data:` lines joined by "\\n"
-    id: str  # the last `id:` seen (SSE keeps it across messages)
-
-
-def iter_sse(chunks: Iterable[bytes]) -> Iterator[SSEMessage]:
-    """Frame raw response bytes into SSE messages, with httpx-sse's spec-following decoder.
-
-    Chunks may split lines, CRLF pairs and multi-byte UTF-8 characters anywhere. Added to what
-    httpx-sse does: a leading BOM is dropped, invalid UTF-8 becomes U+FFFD instead of raising, a
-    final message without its closing blank line is still delivered, and messages with neither
-    data nor an event name (a frame of only `id:`) are skipped, as the SSE spec says.
-    """
-    import codecs
-
-    # httpx_sse/__init__ imports httpx: keep it out of start-up by importing here.
-    from httpx_sse._decoders import SSEDecoder, SSELineDecoder
-
-    # "utf-8-sig" drops a BOM at the very start, even one split across chunks.
-    text_decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
-    line_decoder = SSELineDecoder()
-    sse_decoder = SSEDecoder()
-    decode_line = sse_decoder.decode
-    for chunk in chunks:
-        text = text_decoder.decode(chunk)
-        if not text:
-            continue
-        for line in line_decoder.decode(text):
-            sse = decode_line(line)
-            if sse is not None and (sse.data or sse.event != "message"):
-                yield SSEMessage(sse.event, sse.data, sse.id)
-    tail = text_decoder.decode(b"", final=True)
-    lines = line_decoder.decode(tail) if tail else []
-    # The trailing "" dispatches a message the server did not close with a blank line.
-    lines += [*line_decoder.flush(), ""]
-    for line in lines:
-        sse = decode_line(line)
-        if sse is not None and (sse.data or sse.event != "message"):
-            yield SSEMessage(sse.event, sse.data, sse.id)
 
 
 # --------------------------------------------------------------------------------------------
@@ -361,10 +313,14 @@ def _openai_chunk(choices: list[Any], answer: _Answer) -> tuple[str | None, list
         delta = choice.get("delta")
         if type(delta) is dict:
             events.extend(_content_events(delta.get("content"), answer, links=False))
-        reason = choice.get("finish_reason")
-        if reason and isinstance(reason, str) and reason != "null":
-            finish = reason
+        finish = _finish_reason(choice) or finish
     return finish, events
+
+
+def _finish_reason(choice: dict[str, Any]) -> str | None:
+    """A choice's finish_reason, unless it is null or the string "null" (not finished)."""
+    reason = choice.get("finish_reason")
+    return reason if reason and isinstance(reason, str) and reason != "null" else None
 
 
 def _stream_error(data: str, answer: _Answer) -> ApiError:
@@ -511,9 +467,7 @@ def _choices(choices: list[Any], answer: _Answer) -> Generator[Event, None, str 
         if isinstance(reply, dict):
             yield from _content_events(reply.get("content"), answer, links=True)
             yield from _image_list(reply.get("images"), answer)
-        reason = choice.get("finish_reason")
-        if reason and isinstance(reason, str) and reason != "null":
-            finish = reason
+        finish = _finish_reason(choice) or finish
     return finish
 
 

@@ -156,11 +156,11 @@ class RunRecord:
 
 def answer_events(response: httpx.Response) -> Iterator[Event]:
     """Pick the translation for the answer's content type (a gateway may not stream)."""
-    from wan_cli import events
+    from wan_cli import events, sse
 
     content_type = response.headers.get("content-type", "")
     if "text/event-stream" in content_type:
-        yield from events.events_from_sse(events.iter_sse(response.iter_bytes()))
+        yield from events.events_from_sse(sse.iter_sse(response.iter_bytes()))
         return
     import json
 
