@@ -360,3 +360,10 @@ def render_curl(req: PreparedRequest) -> str:
     lines.extend(f"-H {shlex.quote(f'{name}: {value}')}" for name, value in req.headers.items())
     lines.append("--data-binary @- <<'JSON'")
     return " \\\n  ".join(lines) + "\n" + body + "\nJSON\n"
+
+
+def url_host(url: str) -> str:
+    """host[:port] of a URL, without any user:password (for messages and history)."""
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).netloc.rpartition("@")[2]

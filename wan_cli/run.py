@@ -2,7 +2,7 @@
 
 The order of a run, readable top to bottom in `run_generation`:
 1. open the answer (client: auth, retries);
-2. translate it into events (events: pure);
+2. translate it into events (sse: framing; events: pure translation);
 3. show each event (render) and start each image's download the moment its link arrives;
 4. wait for the downloads, print the results (stdout) and choose the exit code.
 A paid result is never dropped: if saving fails, or the run is interrupted or breaks after images
@@ -48,6 +48,7 @@ from wan_cli.events import (
     Usage,
 )
 from wan_cli.output import Output
+from wan_cli.request import url_host
 
 if TYPE_CHECKING:
     import httpx
@@ -106,7 +107,7 @@ def job_for(
         parameters=parameters,
         references=tuple(ref.describe() for ref in prepared.refs),
         command=prepared.mode,
-        host=_host(prepared.url),
+        host=url_host(prepared.url),
         rerun_of=rerun_of,
         name=name,
     )
@@ -190,14 +191,6 @@ def run_generation(
     return run_events(api_answer(prepared, config, out), config, out, job)
 
 
-def _host(url: str) -> str:
-    """host[:port] of a URL, without any user:password."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    return parts.netloc.rpartition("@")[2]
-
-
 def api_answer(
     prepared: PreparedRequest, config: RunConfig, out: Output, pacer: Pacer | None = None
 ) -> EventSource:
@@ -219,7 +212,7 @@ def api_answer(
             pacer.before_send()
             on_retry = _both(pacer.retrying, view.retrying)
             sleep = pacer.sleep
-        view.waiting(f"sending to {prepared.url.split('/')[2]}: {config.model}")
+        view.waiting(f"sending to {url_host(prepared.url)}: {config.model}")
         client = (
             nullcontext(pacer.api_client())
             if pacer is not None

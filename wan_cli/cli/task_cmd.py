@@ -1,4 +1,4 @@
-"""`wan task …`: status, wait, cancel and list DashScope async tasks. Wiring only (see tasks.py)."""
+"""`wan task …`: status, wait, cancel and list DashScope async tasks. Wiring only (see tasks/)."""
 
 from __future__ import annotations
 

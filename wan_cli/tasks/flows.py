@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wan_cli.errors import ApiRejected, ExitCode, Interrupted, UsageError, WanError
+from wan_cli.request import url_host
 from wan_cli.tasks.protocol import (
     CANCELED,
     FAILED,
@@ -75,13 +76,13 @@ def submit_task(
             command=prepared.mode,
             model=config.model,
             provider=config.provider,
-            host=_host(prepared.url),
+            host=url_host(prepared.url),
             prompt=prompt,
             parameters=parameters,
             references=[ref.describe() for ref in prepared.refs],
             output_dir=str(config.output_dir.absolute()),
         )
-    out.info(f"submitting an async task to {_host(prepared.url)}: {config.model}")
+    out.info(f"submitting an async task to {url_host(prepared.url)}: {config.model}")
     try:
         with make_api_client(config.timeout) as client:
             status = create_task(
@@ -119,13 +120,6 @@ def submit_task(
         f"`wan task wait {status.task_id}` within 24 hours"
     )
     return ExitCode.OK
-
-
-def _host(url: str) -> str:
-    """host[:port] of a URL, without any user:password."""
-    from urllib.parse import urlsplit
-
-    return urlsplit(url).netloc.rpartition("@")[2]
 
 
 # -- history -----------------------------------------------------------------------------------
@@ -232,10 +226,10 @@ def _session(flags: TaskFlags, task_id: str) -> Iterator[_Session]:
         history = open_store(history_path(), warn=out.warn)
     try:
         row = find_task_row(history, task_id, out)
-        if row is not None and row.host and row.host != _host(api.base_url):
+        if row is not None and row.host and row.host != url_host(api.base_url):
             out.warn(
                 f"task {row.task_id} was submitted to {row.host}, but this asks "
-                f"{_host(api.base_url)}: pass --base-url if it is not found"
+                f"{url_host(api.base_url)}: pass --base-url if it is not found"
             )
         yield _Session(out, settings, api, history, row)
     finally:
@@ -475,7 +469,7 @@ def _collect(
             command="generate",
             model=settings.model,
             provider="dashscope",
-            host=_host(session.api.base_url),
+            host=url_host(session.api.base_url),
             prompt="",
             parameters={},
             references=[],
@@ -498,7 +492,7 @@ def _collect(
         parameters=dict(row.parameters) if row is not None else {},
         references=tuple(row.references) if row is not None else (),
         command=row.command if row is not None else "generate",
-        host=_host(session.api.base_url),
+        host=url_host(session.api.base_url),
         history_id=history_id,
     )
 
