@@ -69,6 +69,11 @@ class SavedImage:
     def ok(self) -> bool:
         return self.error is None and self.path is not None
 
+    @classmethod
+    def failed(cls, index: int, url: str | None, message: str) -> SavedImage:
+        """An image that was not saved, and why."""
+        return cls(index, url, None, 0, None, None, None, None, message)
+
 
 @dataclass(frozen=True)
 class _Body:
@@ -166,33 +171,35 @@ def download_image(
     check_stem(stem)
     problem = url_problem(url)
     if problem is not None:
-        return _failure(index, url, problem)
+        return SavedImage.failed(index, url, problem)
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        return _failure(index, url, f"cannot create {directory}: {error.strerror or error}")
+        return SavedImage.failed(
+            index, url, f"cannot create {directory}: {error.strerror or error}"
+        )
     waiter = cancel or threading.Event()
     attempt = 0
     while True:
         if waiter.is_set():
-            return _failure(index, url, "cancelled")
+            return SavedImage.failed(index, url, "cancelled")
         try:
             return _attempt(
                 client, url, directory, stem, index, max_bytes, on_progress, finalize, waiter
             )
         except _Retryable as error:
             if attempt >= retries:
-                return _failure(index, url, str(error))
+                return SavedImage.failed(index, url, str(error))
             attempt += 1
             delay = error.retry_after
             if delay is None:
                 delay = backoff_delay(attempt, RetryPolicy(retries=retries))
             elif delay > MAX_RETRY_AFTER:
-                return _failure(index, url, f"{error} (asked to wait {delay:.0f} s)")
+                return SavedImage.failed(index, url, f"{error} (asked to wait {delay:.0f} s)")
             if waiter.wait(delay):
-                return _failure(index, url, "cancelled")
+                return SavedImage.failed(index, url, "cancelled")
         except _Failed as error:
-            return _failure(index, url, str(error))
+            return SavedImage.failed(index, url, str(error))
 
 
 def save_inline(
@@ -207,12 +214,14 @@ def save_inline(
     check_stem(stem)
     mime = sniff_mime(data[:_SNIFF_BYTES])
     if mime is None:
-        return _failure(index, None, _not_an_image(data[:_SNIFF_BYTES]))
+        return SavedImage.failed(index, None, _not_an_image(data[:_SNIFF_BYTES]))
     try:
         directory.mkdir(parents=True, exist_ok=True)
         fd, tmp = create_temp(directory, f".{stem}.part-")
     except OSError as error:
-        return _failure(index, None, f"cannot write in {directory}: {error.strerror or error}")
+        return SavedImage.failed(
+            index, None, f"cannot write in {directory}: {error.strerror or error}"
+        )
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -221,10 +230,10 @@ def save_inline(
         return _publish(tmp, directory, stem, index, None, body, finalize)
     except _Failed as error:
         _remove_quietly(tmp)
-        return _failure(index, None, str(error))
+        return SavedImage.failed(index, None, str(error))
     except OSError as error:
         _remove_quietly(tmp)
-        return _failure(index, None, f"could not save: {error.strerror or error}")
+        return SavedImage.failed(index, None, f"could not save: {error.strerror or error}")
     except BaseException:
         _remove_quietly(tmp)
         raise
@@ -461,20 +470,6 @@ def _sync(fh: BinaryIO) -> None:
     # The file gets its real name right after: make sure a crash cannot leave it empty.
     fh.flush()
     os.fsync(fh.fileno())
-
-
-def _failure(index: int, url: str | None, message: str) -> SavedImage:
-    return SavedImage(
-        index=index,
-        url=url,
-        path=None,
-        bytes=0,
-        sha256=None,
-        mime=None,
-        width=None,
-        height=None,
-        error=message,
-    )
 
 
 def _remove_quietly(path: Path) -> None:

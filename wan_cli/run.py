@@ -540,16 +540,8 @@ def _collect(
                 cancel.set()
             except Exception as error:  # a bug in a download must not drop the URL
                 image = record.images[index] if index < len(record.images) else None
-                record.saved[index] = SavedImage(
-                    index=index,
-                    url=image.url if image else None,
-                    path=None,
-                    bytes=0,
-                    sha256=None,
-                    mime=None,
-                    width=None,
-                    height=None,
-                    error=f"internal error while saving: {error}",
+                record.saved[index] = SavedImage.failed(
+                    index, image.url if image else None, f"internal error while saving: {error}"
                 )
                 break
     return interrupted
