@@ -506,3 +506,14 @@ def test_ctrl_c_mid_download_leaves_no_partial_file(
     assert list(tmp_path.iterdir()) == []  # the temp file is gone
     document = json.loads(stdout)
     assert document["exit_code"] == 130 and document["images"][0]["url"] == url
+
+
+def test_a_redirect_is_not_followed_with_the_key(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path
+) -> None:
+    fake_api.add(API, Reply.redirect(f"{fake_api.url}/elsewhere"))
+    fake_api.add("/elsewhere", _ok_stream(fake_api))
+    result = run_cli(args(fake_api, tmp_path), env=ENV)
+    assert result.exit_code == 4
+    assert "redirect" in result.stderr and "--base-url" in result.stderr
+    assert fake_api.requests_to("/elsewhere") == []

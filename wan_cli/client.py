@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from wan_cli import __version__
-from wan_cli.errors import RateLimited, ServiceUnavailable, WanError, error_from_api, is_retryable
+from wan_cli.errors import (
+    ApiRejected,
+    RateLimited,
+    ServiceUnavailable,
+    WanError,
+    error_from_api,
+    is_retryable,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -142,6 +149,15 @@ def open_answer(
                 finally:
                     response.close()
                 return
+            if response.is_redirect:
+                response.close()
+                where = response.headers.get("location", "elsewhere")
+                raise ApiRejected(
+                    f"the API answered HTTP {response.status_code}, a redirect to {where}: "
+                    "not followed, so the API key stays with the configured host",
+                    hint="check --base-url / WAN_BASE_URL (https? the /v1 suffix?)",
+                    status=response.status_code,
+                )
             try:
                 failure = _error_from_response(response)
             except httpx.HTTPError:
