@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -230,7 +231,7 @@ def test_profiles(invoke: Invoke) -> None:
     assert invoke("config", "get", "model", "-p", "work").stdout == "m-work\n"
     assert invoke("config", "get", "model", env={"WAN_PROFILE": "work"}).stdout == "m-work\n"
     shown = invoke("config", "show", "--profile", "work")
-    assert "profile     work" in shown.stdout
+    assert re.search(r"^profile +work ", shown.stdout, re.M), shown.stdout
     assert "(flag: --profile)" in shown.stdout
 
 

@@ -321,7 +321,7 @@ def test_config_keys_and_values() -> None:
     from wan_cli.settings import KEYS, parse_value
 
     assert [v for v, _ in complete_config_key("")] == list(KEYS)
-    assert [v for v, _ in complete_config_key("m")] == ["model", "metadata"]
+    assert [v for v, _ in complete_config_key("m")] == ["model", "max-image-mb", "metadata"]
     for key in KEYS:
         for value, _ in config_values(key):
             parse_value(key, value)  # every offered value is valid for its key

@@ -517,3 +517,15 @@ def test_a_redirect_is_not_followed_with_the_key(
     assert result.exit_code == 4
     assert "redirect" in result.stderr and "--base-url" in result.stderr
     assert fake_api.requests_to("/elsewhere") == []
+
+
+def test_image_size_cap_is_configurable(fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path) -> None:
+    big = png_bytes(64, 64) + b"\0" * (2 * 1024 * 1024)
+    fake_api.add("/img/big.png", Reply.bytes(big))
+    url = f"{fake_api.url}/img/big.png"
+    fake_api.add(API, Reply.sse([sse_chunk(image=url, finish="stop")]))
+    capped = run_cli(args(fake_api, tmp_path / "capped"), env={**ENV, "WAN_MAX_IMAGE_MB": "1"})
+    assert capped.exit_code == 7
+    assert capped.stdout.strip() == url
+    roomy = run_cli(args(fake_api, tmp_path / "roomy"), env={**ENV, "WAN_MAX_IMAGE_MB": "3"})
+    assert roomy.exit_code == 0, roomy.stderr

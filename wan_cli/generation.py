@@ -113,6 +113,7 @@ def run_config(
         output_dir=output_dir,
         json_output=json_output,
         metadata=settings.metadata and not args.get("no_metadata"),
+        max_download_bytes=settings.max_image_mb * 1024 * 1024,
         history=open_history(bool(settings.history and not args.get("no_history")), out),
         preview=preview,
     )

@@ -67,6 +67,7 @@ def save_recorded_images(
         retries=settings.retries,
         output_dir=directory.expanduser(),
         metadata=settings.metadata and not no_metadata,
+        max_download_bytes=settings.max_image_mb * 1024 * 1024,
         history=store,
     )
     job = Job(

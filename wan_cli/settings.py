@@ -47,6 +47,7 @@ KEYS = (
     "output-dir",
     "timeout",
     "retries",
+    "max-image-mb",
     "metadata",
     "history",
     "preview",
@@ -61,6 +62,7 @@ ENV_VARS = {
     "output-dir": "WAN_OUTPUT_DIR",
     "timeout": "WAN_TIMEOUT",
     "retries": "WAN_RETRIES",
+    "max-image-mb": "WAN_MAX_IMAGE_MB",
 }
 ENV_PROFILE = "WAN_PROFILE"
 ENV_CONFIG = "WAN_CONFIG"
@@ -75,6 +77,7 @@ _DEFAULTS: dict[str, object] = {
     "output-dir": None,
     "timeout": 300.0,
     "retries": 2,
+    "max-image-mb": 200,  # a saved image larger than this is refused (the service's are ~2-20 MB)
     "metadata": True,
     "history": True,
     "preview": False,  # draw saved images in the terminal (TTY only)
@@ -107,6 +110,7 @@ class Settings:
     output_dir: str | None
     timeout: float
     retries: int
+    max_image_mb: int
     metadata: bool
     history: bool
     preview: bool
@@ -220,6 +224,17 @@ def _retries(raw: object) -> int:
     return count
 
 
+def _megabytes(raw: object) -> int:
+    count: int | None = None
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        count = raw
+    elif isinstance(raw, str) and re.fullmatch(r"\s*\d+\s*", raw):
+        count = int(raw)
+    if count is None or not 1 <= count <= 100_000:
+        raise ValueError(f"must be a whole number of megabytes from 1 to 100000 (got {raw!r})")
+    return count
+
+
 def _boolean(raw: object) -> bool:
     if isinstance(raw, bool):
         return raw
@@ -237,6 +252,7 @@ _PARSERS: dict[str, Callable[[object], object]] = {
     "output-dir": _output_dir,
     "timeout": _timeout,
     "retries": _retries,
+    "max-image-mb": _megabytes,
     "metadata": _boolean,
     "history": _boolean,
     "preview": _boolean,
@@ -596,6 +612,7 @@ def resolve(
         output_dir=get("output-dir"),
         timeout=get("timeout"),
         retries=get("retries"),
+        max_image_mb=get("max-image-mb"),
         metadata=get("metadata"),
         history=get("history"),
         preview=get("preview"),

@@ -40,7 +40,7 @@ KeyArgument = Annotated[
         # Spelled out (not built from settings.KEYS) so --help does not import settings;
         # tests/test_cli_config.py checks it names every key.
         help="api-key, base-url, model, provider, size, output-dir, timeout, retries, "
-        "metadata, history or preview.",
+        "max-image-mb, metadata, history or preview.",
         show_default=False,
         autocompletion=complete_config_key,
     ),

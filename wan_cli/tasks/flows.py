@@ -485,6 +485,7 @@ def _collect(
         output_dir=directory,
         json_output=json_output,
         metadata=settings.metadata and metadata,
+        max_download_bytes=settings.max_image_mb * 1024 * 1024,
         history=session.history,
     )
     job = Job(
