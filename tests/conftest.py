@@ -180,3 +180,57 @@ def spawn_wan() -> Iterator[SpawnWan]:
         if process.poll() is None:
             process.kill()
         process.communicate(timeout=10)
+
+
+@dataclass(frozen=True)
+class TerminalRun:
+    """A `wan` run whose stderr (and optionally stdin) was a real terminal."""
+
+    returncode: int
+    stdout: str  # a pipe: what scripts would read
+    shown: str  # everything the terminal received
+
+
+def run_on_a_terminal(
+    args: Sequence[str],
+    env: Mapping[str, str | None] | None = None,
+    *,
+    typed: str | None = None,
+) -> TerminalRun:
+    """Run the installed `wan` with stderr on a pty (and stdin too when `typed` is given: the
+    keystrokes wait in the terminal until the program reads them); stdout stays a pipe."""
+    import threading
+
+    master, slave = os.openpty()
+    received: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO once the child closed the terminal
+                return
+            if not chunk:
+                return
+            received.append(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    if typed is not None:
+        os.write(master, typed.encode())
+    try:
+        done = subprocess.run(
+            [str(WAN_BIN), *args],
+            stdin=slave if typed is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            env=_environment({"TERM": "xterm-256color", **(env or {})}),
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(slave)
+        reader.join(timeout=10)
+        os.close(master)
+    return TerminalRun(done.returncode, done.stdout, b"".join(received).decode("utf-8", "replace"))

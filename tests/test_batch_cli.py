@@ -416,43 +416,10 @@ def test_ctrl_c_mid_download_removes_partial_files(
 
 def _run_on_a_terminal(argv: list[str], answer: str) -> tuple[int, str, str]:
     """Run `wan` with stdin and stderr on a real pty, typing `answer`; (exit, stdout, pty)."""
-    import os
-    import subprocess
-    import threading
+    from tests.conftest import run_on_a_terminal
 
-    from tests.conftest import WAN_BIN, _environment
-
-    master, slave = os.openpty()
-    received: list[bytes] = []
-
-    def drain() -> None:
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO once the child closed the terminal
-                return
-            if not chunk:
-                return
-            received.append(chunk)
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    os.write(master, answer.encode())  # kept by the terminal until the question reads it
-    env = _environment({**ENV, "TERM": "xterm-256color"})
-    done = subprocess.run(
-        [str(WAN_BIN), *argv],
-        stdin=slave,
-        stdout=subprocess.PIPE,
-        stderr=slave,
-        env=env,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    os.close(slave)
-    reader.join(timeout=10)
-    os.close(master)
-    return done.returncode, done.stdout, b"".join(received).decode("utf-8", "replace")
+    done = run_on_a_terminal(argv, ENV, typed=answer)
+    return done.returncode, done.stdout, done.shown
 
 
 def test_a_large_batch_asks_first_on_a_terminal(fake_api: FakeAPI, tmp_path: Path) -> None:
