@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -25,6 +26,13 @@ from tests.fakeapi import FakeAPI
 
 if TYPE_CHECKING:
     from typer.testing import Result
+
+# The Ctrl-C tests send SIGINT to a `wan` child, as a terminal would to a foreground program.
+# A shell starts background jobs with SIGINT ignored, and an ignored signal stays ignored across
+# exec: run from such a job, every child would ignore Ctrl-C. A handled signal is reset to the
+# default in a child, so handling it here gives each `wan` the disposition a terminal gives.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Variables that would leak the developer's setup into a test.
 _CLEARED = (
