@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from wan_cli.output import Output, escape_markup
+from wan_cli.output import Output, escape_markup, sanitize
 
 if TYPE_CHECKING:
     from rich.live import Live
@@ -245,6 +245,8 @@ class LiveView:
             )
 
     def text(self, fragment: str) -> None:
+        # rich's Text keeps ESC: the service's text must not drive the terminal.
+        fragment = sanitize(fragment)
         with self._lock:
             if "\n" in fragment:
                 head, _, tail = fragment.rpartition("\n")
