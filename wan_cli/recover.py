@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from wan_cli.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
-    from wan_cli.history import RunRow, Store
+    from wan_cli.history import ImageRow, RunRow, Store
     from wan_cli.output import Output
 
 
@@ -28,7 +28,7 @@ def save_recorded_images(
     updated. Says when a link has expired (the service keeps results about 24 hours)."""
     from wan_cli.download import make_download_client
     from wan_cli.events import ImageRef, Usage
-    from wan_cli.history import expired_reason
+    from wan_cli.history import expired_reason, resolve_image_path
     from wan_cli.render import make_view
     from wan_cli.run import Job, RunConfig, RunRecord, save_image
     from wan_cli.settings import resolve_settings
@@ -46,15 +46,19 @@ def save_recorded_images(
         )
     if not run.images:
         raise UsageError(f"run {run_id} has no images recorded ({run.status})")
-    pending = [
-        image
-        for image in run.images
-        if not (image.is_saved and image.path is not None and Path(image.path).exists())
-    ]
+
+    def saved_at(image: ImageRow) -> Path | None:
+        # A relative recorded path was relative to the run's directory, not to ours.
+        if not image.is_saved or image.path is None:
+            return None
+        path = resolve_image_path(image.path, run.output_dir)
+        return path if path.exists() else None
+
+    pending = [image for image in run.images if saved_at(image) is None]
     if not pending:
         out.info(f"all {len(run.images)} image(s) of run {run_id} are already saved")
         for image in run.images:
-            out.result(str(image.path))
+            out.result(str(saved_at(image)))
         return ExitCode.OK
 
     settings = resolve_settings({}, dict(os.environ))

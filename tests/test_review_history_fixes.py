@@ -1,0 +1,39 @@
+"""Regression tests for bugs found in review of history, recovery, tasks, gallery and preview."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import IsolatedEnv, RunWan
+from tests.fakeapi import FakeAPI, Reply, png_bytes, sse_chunk
+
+API = "/v1/images/generations"
+ENV = {"WAN_API_KEY": "sk-test-secret-key-9876", "WAN_RETRIES": "0"}
+
+
+def test_history_download_from_elsewhere_does_not_fetch_images_saved_under_a_relative_dir(
+    fake_api: FakeAPI, run_wan_subprocess: RunWan, tmp_path: Path, isolated_env: IsolatedEnv
+) -> None:
+    ok = fake_api.image_url("ok.png")
+    bad = f"{fake_api.url}/img/bad.png"
+    fake_api.add("/img/bad.png", Reply.status(500), Reply.bytes(png_bytes(8, 8)))
+    fake_api.add(API, Reply.sse([sse_chunk(image=ok), sse_chunk(image=bad, finish="stop")]))
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    work.mkdir()
+    elsewhere.mkdir()
+    base = ["--base-url", f"{fake_api.url}/v1"]
+    first = run_wan_subprocess(
+        ["generate", "a fox", "-m", "2", "-o", "out", *base], env=ENV, cwd=work
+    )
+    assert first.returncode == 7, first.stderr
+
+    rescue = run_wan_subprocess(["history", "download", "1"], env=ENV, cwd=elsewhere)
+    assert rescue.returncode == 0, rescue.stderr
+    assert len(fake_api.requests_to("/img/ok.png")) == 1  # image 1 was saved: not fetched again
+    assert len(list((work / "out").glob("*.png"))) == 2
+
+    again = run_wan_subprocess(["history", "download", "1"], env=ENV, cwd=elsewhere)
+    assert again.returncode == 0 and "already saved" in again.stderr
+    paths = [Path(line) for line in again.stdout.splitlines()]
+    assert len(paths) == 2 and all(path.is_file() for path in paths)
+    assert all(path.is_relative_to(work / "out") for path in paths)
