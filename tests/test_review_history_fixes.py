@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import IsolatedEnv, RunWan
+from tests.conftest import IsolatedEnv, RunCli, RunWan
 from tests.fakeapi import FakeAPI, Reply, png_bytes, sse_chunk
 
 API = "/v1/images/generations"
@@ -37,3 +37,14 @@ def test_history_download_from_elsewhere_does_not_fetch_images_saved_under_a_rel
     paths = [Path(line) for line in again.stdout.splitlines()]
     assert len(paths) == 2 and all(path.is_file() for path in paths)
     assert all(path.is_relative_to(work / "out") for path in paths)
+
+
+def test_gallery_shows_an_image_whose_sidecar_has_odd_references(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    (tmp_path / "a.png").write_bytes(png_bytes(8, 8))
+    (tmp_path / "a.png.json").write_text('{"prompt": "a <fox>", "references": 1}')
+    result = run_cli(["gallery", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "index.html").read_text()
+    assert "a &lt;fox&gt;" in page and 'src="a.png"' in page

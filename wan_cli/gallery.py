@@ -157,6 +157,8 @@ def _run_of(members: list[tuple[Path, Mapping[str, Any] | None]]) -> Run:
     if meta is None:
         return Run(pictures=pictures)
     text = next((m.get("text") for _, m in members if m and m.get("text")), "")
+    references = meta.get("references")  # a foreign or damaged sidecar may hold anything
+    references = references if isinstance(references, list) else []
     return Run(
         pictures=pictures,
         prompt=_str(meta.get("prompt")),
@@ -168,7 +170,7 @@ def _run_of(members: list[tuple[Path, Mapping[str, Any] | None]]) -> Run:
         parameters=_dict(meta.get("parameters")),
         usage=_dict(meta.get("usage")),
         text=text if isinstance(text, str) else "",
-        references=[r for r in meta.get("references") or () if isinstance(r, dict)],
+        references=[r for r in references if isinstance(r, dict)],
     )
 
 
