@@ -48,3 +48,26 @@ def test_gallery_shows_an_image_whose_sidecar_has_odd_references(
     assert result.exit_code == 0, result.output
     page = (tmp_path / "index.html").read_text()
     assert "a &lt;fox&gt;" in page and 'src="a.png"' in page
+
+
+def test_a_task_state_with_terminal_escapes_is_printed_without_them(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path
+) -> None:
+    evil = "PEND\x1b]0;pwned\x07ING\x1b[2J\x9b31m"
+    answer = {"request_id": "r", "output": {"task_id": "t-1\x1b[1m", "task_status": evil}}
+    fake_api.add("/api/v1/services/aigc/image-generation/generation", Reply.json(answer))
+    fake_api.add("/api/v1/tasks/t-1", Reply.json(answer))
+    base = ["--base-url", f"{fake_api.url}/api/v1"]
+    commands = [
+        ["generate", "x", "--async", "--provider", "dashscope", "-o", str(tmp_path), *base],
+        ["task", "status", "t-1", *base],
+        ["task", "list"],
+        ["history"],
+        ["history", "show", "1"],
+    ]
+    for argv in commands:
+        result = run_cli(argv, env=ENV)
+        assert result.exit_code == 0, (argv, result.output)
+        shown = result.stdout + result.stderr
+        assert "\x1b" not in shown and "\x07" not in shown and "\x9b" not in shown, argv
+        assert "PEND]0;PWNEDING[2J" in shown or argv[0] == "generate", argv

@@ -117,7 +117,8 @@ def _columns(run: RunRow) -> tuple[str, ...]:
     if len(prompt) > PROMPT_WIDTH:
         prompt = prompt[: PROMPT_WIDTH - 1] + "…"
     images = f"{run.saved_count}/{len(run.images)}"
-    return (str(run.id), _local(run.created), run.command, run.status, images, prompt)
+    status = sanitize(run.status)  # a task's state is the service's word
+    return (str(run.id), _local(run.created), run.command, status, images, prompt)
 
 
 def _print_plain(out: Output, rows: list[tuple[str, ...]]) -> None:
@@ -210,7 +211,7 @@ def describe_run(run: RunRow) -> list[str]:
         return f"{label:<11}{sanitize(str(value))}"
 
     code = f" (exit {run.exit_code})" if run.exit_code is not None else ""
-    lines = [f"run {run.id} · {run.command} · {run.status}{code}"]
+    lines = [f"run {run.id} · {run.command} · {sanitize(run.status)}{code}"]
     if run.rerun_of is not None:
         lines.append(field("rerun of", run.rerun_of))
     lines.append(field("created", _local(run.created, seconds=True)))

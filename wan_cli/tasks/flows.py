@@ -550,7 +550,8 @@ def task_list(flags: TaskFlags, limit: int | None = 20) -> ExitCode:
         when = row.created.astimezone().strftime("%Y-%m-%d %H:%M")
         prompt = " ".join(sanitize(row.prompt).split())
         prompt = prompt if len(prompt) <= 50 else prompt[:49] + "…"
-        out.result(f"{row.task_id}  {_state(row):<9}  {when}  #{row.id}  {prompt}")
+        task = sanitize(f"{row.task_id}  {_state(row):<9}")  # both are the service's words
+        out.result(f"{task}  {when}  #{row.id}  {prompt}")
     return ExitCode.OK
 
 

@@ -69,19 +69,23 @@ def parse_task(document: object, task_id: str | None = None) -> TaskStatus:
     A missing status is UNKNOWN; a status this version does not know is kept as it is and
     treated as still active. Raises ServiceUnavailable for a body that is not a task.
     """
+    from wan_cli.output import sanitize
+
     if not isinstance(document, dict):
         raise ServiceUnavailable("the task answer is not a JSON object", code="UnexpectedAnswer")
     output = document.get("output")
     output = output if isinstance(output, dict) else {}
     found = output.get("task_id")
-    tid = found if isinstance(found, str) and found else task_id
+    # The id and state are printed bare on stdout: no control characters from the service.
+    found = sanitize(found) if isinstance(found, str) else None
+    tid = found if found else task_id
     if not tid:
         keys = ", ".join(sorted(str(key) for key in document)) or "nothing"
         raise ServiceUnavailable(
             f"the answer holds no task id (it has {keys})", code="UnexpectedAnswer"
         )
     raw_state = output.get("task_status")
-    state = raw_state.strip().upper() if isinstance(raw_state, str) and raw_state.strip() else ""
+    state = sanitize(raw_state).strip().upper() if isinstance(raw_state, str) else ""
     request_id = document.get("request_id")
     return TaskStatus(
         task_id=tid,
