@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tests.conftest import IsolatedEnv, RunCli, RunWan
@@ -71,3 +72,43 @@ def test_a_task_state_with_terminal_escapes_is_printed_without_them(
         shown = result.stdout + result.stderr
         assert "\x1b" not in shown and "\x07" not in shown and "\x9b" not in shown, argv
         assert "PEND]0;PWNEDING[2J" in shown or argv[0] == "generate", argv
+
+
+def _record_one_run(history: Path) -> None:
+    from wan_cli.history import open_store
+
+    store = open_store(history)
+    assert store is not None
+    store.record_start(
+        command="generate",
+        model="m",
+        provider="gateway",
+        host="h",
+        prompt="kept",
+        parameters={},
+        references=[],
+        output_dir=None,
+    )
+    store.close()
+
+
+def test_clear_before_a_date_in_the_first_millennium_deletes_nothing(
+    run_cli: RunCli, isolated_env: IsolatedEnv
+) -> None:
+    _record_one_run(isolated_env.history)
+    for before in ("0999-06-01", "500000d"):
+        result = run_cli(["history", "clear", "--before", before, "--yes"])
+        assert result.exit_code == 0, result.output
+        assert "nothing to clear" in result.stderr
+    listed = run_cli(["history", "--json"])
+    assert [run["prompt"] for run in json.loads(listed.stdout)] == ["kept"]
+
+
+def test_clear_before_a_date_out_of_range_is_a_usage_error(
+    run_cli: RunCli, isolated_env: IsolatedEnv
+) -> None:
+    _record_one_run(isolated_env.history)
+    for before in ("10000000d", "0001-01-01T00:00+05:00"):
+        result = run_cli(["history", "clear", "--before", before, "--yes"])
+        assert result.exit_code == 2, result.output
+        assert "out of range" in result.stderr and "internal error" not in result.stderr

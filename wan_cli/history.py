@@ -135,7 +135,8 @@ def status_for(exit_code: int) -> str:
 
 
 def format_time(when: datetime) -> str:
-    return when.astimezone(UTC).strftime(_TIME_FORMAT)
+    # isoformat, not strftime: strftime writes year 999 as "999", which sorts after "2025".
+    return when.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_time(text: str) -> datetime:
@@ -147,18 +148,21 @@ def parse_before(text: str, now: datetime | None = None) -> datetime:
     such as `30d` or `12h` (that long ago). Raises UsageError."""
     raw = text.strip()
     number, unit = raw[:-1], raw[-1:].lower()
-    if number.isdigit() and unit in ("d", "h"):
-        hours = int(number) * (24 if unit == "d" else 1)
-        return (now or datetime.now(UTC)) - timedelta(hours=hours)
     try:
-        when = datetime.fromisoformat(raw)
-    except ValueError:
-        raise UsageError(
-            f"invalid date '{text}'", hint="e.g. 2025-01-31, 2025-01-31T12:00 or 30d"
-        ) from None
-    if when.tzinfo is None:
-        when = when.astimezone()  # naive: the user's local time
-    return when.astimezone(UTC)
+        if number.isdigit() and unit in ("d", "h"):
+            hours = int(number) * (24 if unit == "d" else 1)
+            return (now or datetime.now(UTC)) - timedelta(hours=hours)
+        try:
+            when = datetime.fromisoformat(raw)
+        except ValueError:
+            raise UsageError(
+                f"invalid date '{text}'", hint="e.g. 2025-01-31, 2025-01-31T12:00 or 30d"
+            ) from None
+        if when.tzinfo is None:
+            when = when.astimezone()  # naive: the user's local time
+        return when.astimezone(UTC)
+    except (OverflowError, ValueError):  # e.g. 1000000d, or year 1 in a zone east of UTC
+        raise UsageError(f"date out of range: '{text}'") from None
 
 
 def pid_alive(pid: int | None) -> bool:
