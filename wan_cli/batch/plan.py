@@ -34,7 +34,8 @@ class Shard:
 
 def parse_shard(text: str) -> Shard:
     number, sep, count = text.strip().partition("/")
-    if not sep or not number.strip().isdigit() or not count.strip().isdigit():
+    # isdecimal, not isdigit: "²".isdigit() is True, yet int("²") fails.
+    if not sep or not number.strip().isdecimal() or not count.strip().isdecimal():
         raise UsageError(f"invalid --shard '{text}': expected i/n, e.g. 2/3")
     shard = Shard(int(number), int(count))
     if shard.count < 1 or not 1 <= shard.number <= shard.count:
