@@ -112,3 +112,19 @@ def test_clear_before_a_date_out_of_range_is_a_usage_error(
         result = run_cli(["history", "clear", "--before", before, "--yes"])
         assert result.exit_code == 2, result.output
         assert "out of range" in result.stderr and "internal error" not in result.stderr
+
+
+def test_numbers_beyond_sqlite_integers_are_no_run_or_no_limit(
+    run_cli: RunCli, isolated_env: IsolatedEnv, tmp_path: Path
+) -> None:
+    _record_one_run(isolated_env.history)
+    huge = str(2**70)
+    for argv in (["show", huge], ["download", huge], ["rerun", huge]):
+        result = run_cli(["history", *argv])
+        assert result.exit_code == 2 and f"no run {huge} in history" in result.stderr, argv
+    listed = run_cli(["history", "-n", huge, "--json"])
+    assert listed.exit_code == 0 and len(json.loads(listed.stdout)) == 1
+    tasks = run_cli(["task", "list", "-n", huge])
+    assert tasks.exit_code == 0, tasks.output
+    page = run_cli(["gallery", "--history", "-n", huge, "-o", str(tmp_path / "g.html")])
+    assert page.exit_code == 0, page.output

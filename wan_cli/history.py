@@ -109,6 +109,8 @@ UNFINISHED = "unfinished"
 TASK_FAILURES = ("FAILED", "CANCELED", "UNKNOWN")
 
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width: text order is time order
+# SQLite integers are 64-bit: a larger id cannot exist, a larger limit is no limit.
+_MAX_INTEGER = 2**63 - 1
 _T = TypeVar("_T")
 
 
@@ -527,7 +529,7 @@ class Store:
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         tail = " LIMIT ?" if limit is not None else ""
         if limit is not None:
-            values.append(limit)
+            values.append(min(limit, _MAX_INTEGER))
         with self._lock:
             rows = self._conn.execute(
                 f"SELECT * FROM runs{where} ORDER BY id DESC{tail}", values
@@ -535,6 +537,8 @@ class Store:
             return self._with_images(rows)
 
     def get_run(self, run_id: int) -> RunRow | None:
+        if abs(run_id) > _MAX_INTEGER:
+            return None
         with self._lock:
             rows = self._conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchall()
             found = self._with_images(rows)
@@ -551,7 +555,7 @@ class Store:
 
     def list_tasks(self, limit: int | None = 20) -> list[RunRow]:
         """The rows of async tasks, newest first."""
-        tail, values = (" LIMIT ?", (limit,)) if limit is not None else ("", ())
+        tail, values = (" LIMIT ?", (min(limit, _MAX_INTEGER),)) if limit is not None else ("", ())
         with self._lock:
             rows = self._conn.execute(
                 f"SELECT * FROM runs WHERE task_id IS NOT NULL ORDER BY id DESC{tail}", values
