@@ -174,6 +174,7 @@ def _base_url(raw: object) -> str:
     try:
         parts = urlsplit(url)
         host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a port that is not 0-65535
     except ValueError as error:
         raise ValueError(f"is not a valid URL ({error})") from None
     if parts.scheme.lower() not in ("http", "https") or not host:
