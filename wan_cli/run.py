@@ -274,15 +274,17 @@ def consume_events(
     (each removes its temp file) and ends the run as `Interrupted`. A `download_client` given
     by the caller (shared by a batch) is not closed here.
     """
-    from wan_cli.download import make_download_client
+    from wan_cli.download import abortable, make_download_client
 
     record = RunRecord()
     cancel = cancel if cancel is not None else threading.Event()
     futures: dict[int, Future[SavedImage]] = {}
     pool = ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS, thread_name_prefix="download")
     own_client = download_client is None
+    abort_downloads: Callable[[], None] = _nothing  # a caller's client is the caller's to abort
     if download_client is None:
         download_client = make_download_client(config.timeout)
+        abort_downloads = abortable(download_client)
     record.history_id = _history_start(config, job, record)
     try:
         with source(view) as events:
@@ -300,20 +302,21 @@ def consume_events(
                     record.error = ServiceUnavailable("the answer ended without its final part")
         if futures:
             view.waiting("saving images")
-        if _collect(futures, record, cancel):
+        if _collect(futures, record, cancel, abort_downloads):
             raise KeyboardInterrupt
     except KeyboardInterrupt:
         cancel.set()
-        _collect(futures, record, cancel)
+        abort_downloads()
+        _collect(futures, record, cancel, abort_downloads)
         record.error = Interrupted(
             "interrupted", hint="partial files were removed; image URLs are listed above"
         )
     except WanError as error:
         record.error = error
-        _collect(futures, record, cancel)
+        _collect(futures, record, cancel, abort_downloads)
     except Exception as error:  # the transport broke mid-answer (httpx errors and the like)
         record.error = _transport_failure(error, record)
-        _collect(futures, record, cancel)
+        _collect(futures, record, cancel, abort_downloads)
     finally:
         pool.shutdown(wait=True)
         if own_client:
@@ -520,12 +523,20 @@ def _png_embedder(
     return embed
 
 
+def _nothing() -> None:
+    pass
+
+
 def _collect(
-    futures: dict[int, Future[SavedImage]], record: RunRecord, cancel: threading.Event
+    futures: dict[int, Future[SavedImage]],
+    record: RunRecord,
+    cancel: threading.Event,
+    abort: Callable[[], None] = _nothing,
 ) -> bool:
     """Wait for every started download; True if Ctrl-C was pressed meanwhile.
 
-    Ctrl-C cancels the downloads but still waits for each to remove its temp file.
+    Ctrl-C cancels the downloads (`abort` breaks their blocked reads) but still waits for each
+    to remove its temp file.
     """
     from wan_cli.download import SavedImage
 
@@ -538,6 +549,7 @@ def _collect(
             except KeyboardInterrupt:
                 interrupted = True
                 cancel.set()
+                abort()
             except Exception as error:  # a bug in a download must not drop the URL
                 image = record.images[index] if index < len(record.images) else None
                 record.saved[index] = SavedImage.failed(
