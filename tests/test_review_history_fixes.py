@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import IsolatedEnv, RunCli, RunWan
+from tests.conftest import IsolatedEnv, RunCli, RunWan, SpawnWan, run_on_a_terminal
 from tests.fakeapi import FakeAPI, Reply, png_bytes, sse_chunk
 
 API = "/v1/images/generations"
@@ -128,3 +128,51 @@ def test_numbers_beyond_sqlite_integers_are_no_run_or_no_limit(
     assert tasks.exit_code == 0, tasks.output
     page = run_cli(["gallery", "--history", "-n", huge, "-o", str(tmp_path / "g.html")])
     assert page.exit_code == 0, page.output
+
+
+def test_clear_asks_on_the_terminal_and_end_of_input_means_no(isolated_env: IsolatedEnv) -> None:
+    _record_one_run(isolated_env.history)
+    kept = run_on_a_terminal(["history", "clear"], typed="\x04")  # Ctrl-D
+    assert kept.returncode == 0 and kept.stdout == "", kept
+    assert "Delete 1 run(s) from history? [y/N]" in kept.shown and "nothing deleted" in kept.shown
+    refused = run_on_a_terminal(["history", "clear"], typed="n\n")
+    assert refused.returncode == 0 and "nothing deleted" in refused.shown
+    deleted = run_on_a_terminal(["history", "clear"], typed="y\n")
+    assert deleted.returncode == 0 and deleted.stdout == "", deleted
+    assert "deleted 1 run(s)" in deleted.shown
+
+
+def test_ctrl_c_at_the_clear_question_is_130_and_deletes_nothing(
+    spawn_wan: SpawnWan, isolated_env: IsolatedEnv
+) -> None:
+    import os
+    import signal
+
+    _record_one_run(isolated_env.history)
+    master, slave = os.openpty()
+    try:
+        process = spawn_wan(["history", "clear"], stdin=slave)
+        shown = ""
+        while "[y/N]" not in shown:
+            chunk = process.stderr.read(1) if process.stderr else ""
+            assert chunk, shown
+            shown += chunk
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert process.returncode == 130, stderr
+    assert "nothing deleted" in stderr
+    assert _count_runs(isolated_env.history) == 1
+
+
+def _count_runs(history: Path) -> int:
+    from wan_cli.history import open_existing
+
+    store = open_existing(history)
+    assert store is not None
+    try:
+        return store.count_runs()
+    finally:
+        store.close()

@@ -476,7 +476,7 @@ def clear(
                     f"refusing to delete {what} without confirmation",
                     hint="pass --yes to clear history from a script",
                 )
-            if not typer.confirm(f"Delete {what} from history?", err=True):
+            if not _confirm(f"Delete {what} from history?", out):
                 out.info("nothing deleted")
                 return
         deleted = store.delete_runs(before=cutoff)
@@ -484,6 +484,21 @@ def clear(
 
 
 # -- helpers --------------------------------------------------------------------------------
+
+
+def _confirm(question: str, out: Output) -> bool:
+    """Yes/no on the terminal, no by default and at end of input. Not `typer.confirm`: it
+    writes to stdout (results only) and turns Ctrl-D and Ctrl-C into exit 1."""
+    from wan_cli.errors import Interrupted
+
+    try:
+        out.stderr.write(f"{question} [y/N] ")
+        out.stderr.flush()
+        answer = sys.stdin.readline()
+    except KeyboardInterrupt:
+        out.stderr.write("\n")
+        raise Interrupted("interrupted: nothing deleted") from None
+    return answer.strip().lower() in ("y", "yes")
 
 
 def _output(json_output: bool) -> Output:
