@@ -176,3 +176,19 @@ def _count_runs(history: Path) -> int:
         return store.count_runs()
     finally:
         store.close()
+
+
+def test_history_download_into_a_file_is_refused_before_fetching(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path
+) -> None:
+    bad = f"{fake_api.url}/img/bad.png"
+    fake_api.add("/img/bad.png", Reply.status(500), Reply.bytes(png_bytes(8, 8)))
+    fake_api.add(API, Reply.sse([sse_chunk(image=bad, finish="stop")]))
+    base = ["--base-url", f"{fake_api.url}/v1", "-o", str(tmp_path)]
+    assert run_cli(["generate", "a fox", *base], env=ENV).exit_code == 7
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    result = run_cli(["history", "download", "1", "-o", str(a_file)], env=ENV)
+    assert result.exit_code == 2, result.output
+    assert "is a file, not a folder" in result.stderr and "expired" not in result.stderr
+    assert len(fake_api.requests_to("/img/bad.png")) == 1  # only the original run's attempt

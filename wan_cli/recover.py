@@ -29,6 +29,7 @@ def save_recorded_images(
     from wan_cli.download import make_download_client
     from wan_cli.events import ImageRef, Usage
     from wan_cli.history import expired_reason, resolve_image_path
+    from wan_cli.naming import writable_directory
     from wan_cli.render import make_view
     from wan_cli.run import Job, RunConfig, RunRecord, save_image
     from wan_cli.settings import resolve_settings
@@ -62,14 +63,15 @@ def save_recorded_images(
         return ExitCode.OK
 
     settings = resolve_settings({}, dict(os.environ))
-    directory = output_dir or Path(run.output_dir or ".")
+    # Refused before any download: a destination that cannot take files is not an expired link.
+    directory = writable_directory((output_dir or Path(run.output_dir or ".")).expanduser())
     config = RunConfig(
         api_key="",  # never used: image hosts get no credentials
         model=run.model,
         provider=run.provider,
         timeout=settings.timeout,
         retries=settings.retries,
-        output_dir=directory.expanduser(),
+        output_dir=directory,
         metadata=settings.metadata and not no_metadata,
         max_download_bytes=settings.max_image_mb * 1024 * 1024,
         history=store,
