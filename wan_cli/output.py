@@ -70,7 +70,13 @@ class Output:
 
     # -- stdout: results only -------------------------------------------------------------
     def result(self, line: str) -> None:
-        self.stdout.write(line + "\n")
+        try:
+            self.stdout.write(line + "\n")
+        except UnicodeEncodeError:
+            # stdout cannot encode it (a Windows pipe, a legacy locale): escape what it cannot
+            # show rather than fail after the images were paid for and saved.
+            encoding = getattr(self.stdout, "encoding", None) or "ascii"
+            self.stdout.write(line.encode(encoding, "backslashreplace").decode(encoding) + "\n")
         self.stdout.flush()
 
     def result_json(self, document: Any) -> None:
@@ -78,6 +84,12 @@ class Output:
 
         pretty = is_terminal(self.stdout)
         text = json.dumps(document, indent=2 if pretty else None, ensure_ascii=False)
+        encoding = getattr(self.stdout, "encoding", None)
+        if encoding and not text.isascii():
+            try:
+                text.encode(encoding)
+            except UnicodeEncodeError:  # \u escapes: the same document, readable anywhere
+                text = json.dumps(document, indent=2 if pretty else None, ensure_ascii=True)
         self.result(text)
 
     # -- stderr: for people ---------------------------------------------------------------
