@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import tomllib
+
 import pytest
 
-from tests.conftest import RunCli
+from tests.conftest import IsolatedEnv, RunCli
 from wan_cli.batch.plan import parse_shard
 from wan_cli.errors import UsageError
 from wan_cli.settings import parse_value
@@ -29,3 +31,44 @@ def test_a_base_url_with_a_bad_port_is_refused_before_sending(url: str, run_cli:
     assert "--base-url" in result.stderr and "internal error" not in result.stderr
     stored = run_cli(["config", "set", "base-url", url])
     assert stored.exit_code == 2, stored.stderr
+
+
+# -- config: a bad stored value can be repaired with `wan config set|unset` ----------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "args", "left"),
+    [
+        ('[default]\ntimeout = "abc"\nmodel = "m"\n', ["unset", "timeout"], {"model": "m"}),
+        ('[default]\ntimeout = "abc"\n', ["set", "timeout", "60"], {"timeout": 60}),
+        (
+            '[profiles.work]\nretries = "many"\n',
+            ["unset", "retries", "--profile", "work"],
+            {},
+        ),
+    ],
+)
+def test_the_commands_the_error_points_to_can_repair_a_bad_value(
+    text: str, args: list[str], left: dict[str, object], run_cli: RunCli, isolated_env: IsolatedEnv
+) -> None:
+    # Every command said "timeout must be a positive number", and so did `config set/unset`:
+    # the only way out was to edit the file by hand.
+    isolated_env.config.write_text(text)
+    assert run_cli(["config", "show"]).exit_code == 2
+    result = run_cli(["config", *args])
+    assert result.exit_code == 0, result.stderr
+    assert run_cli(["config", "show"]).exit_code == 0
+    document = tomllib.loads(isolated_env.config.read_text())
+    table = document["profiles"]["work"] if "--profile" in args else document["default"]
+    assert table == left
+
+
+def test_set_still_refuses_to_write_a_file_left_invalid(
+    run_cli: RunCli, isolated_env: IsolatedEnv
+) -> None:
+    text = '[default]\ntimeout = "abc"\n'
+    isolated_env.config.write_text(text)
+    result = run_cli(["config", "set", "model", "m"])
+    assert result.exit_code == 2
+    assert "timeout must be a positive number" in result.stderr
+    assert isolated_env.config.read_text() == text

@@ -343,7 +343,7 @@ def _table_label(profile: str) -> str:
 
 
 def _validated_table(
-    path: Path, profile: str, table: object, notes: list[str]
+    path: Path, profile: str, table: object, notes: list[str], lenient: bool = False
 ) -> dict[str, object]:
     label = _table_label(profile)
     if not isinstance(table, dict):
@@ -354,28 +354,37 @@ def _validated_table(
         if key not in KEYS:
             notes.append(f"unknown key {raw_key!r} in {label} of {path} is ignored")
             continue
-        values[key] = _checked(key, raw, f"config file {path} {label}", ConfigError)
+        try:
+            values[key] = _checked(key, raw, f"config file {path} {label}", ConfigError)
+        except ConfigError as error:
+            if not lenient:
+                raise
+            notes.append(f"{error.message} (ignored)")
     return values
 
 
-def load_config(path: Path) -> ConfigFile:
-    """Read and validate the config file; a missing file is an empty config."""
+def load_config(path: Path, *, lenient: bool = False) -> ConfigFile:
+    """Read and validate the config file; a missing file is an empty config.
+
+    `lenient`: an invalid value is left out with a note instead of failing, so that
+    `wan config set/unset` can still repair the file (broken TOML or layout still fails)."""
     document, info = _read_document(path)
-    return _parse_document(path, document, info)
+    return _parse_document(path, document, info, lenient=lenient)
 
 
 def _parse_document(
-    path: Path, document: Mapping[str, Any], info: os.stat_result | None
+    path: Path, document: Mapping[str, Any], info: os.stat_result | None, lenient: bool = False
 ) -> ConfigFile:
     if info is None:
         return ConfigFile(path=path)
     notes: list[str] = []
-    default = _validated_table(path, DEFAULT_PROFILE, document.get("default", {}), notes)
+    default = _validated_table(path, DEFAULT_PROFILE, document.get("default", {}), notes, lenient)
     raw_profiles = document.get("profiles", {})
     if not isinstance(raw_profiles, dict):
         raise ConfigError(f"config file {path}: [profiles] must contain [profiles.NAME] tables")
     profiles = {
-        name: _validated_table(path, name, table, notes) for name, table in raw_profiles.items()
+        name: _validated_table(path, name, table, notes, lenient)
+        for name, table in raw_profiles.items()
     }
     if DEFAULT_PROFILE in profiles:
         notes.append(f"[profiles.default] in {path} is ignored: the default profile is [default]")
@@ -480,13 +489,16 @@ def set_value(path: Path, profile: str, key: str, raw: object) -> object:
     check_profile_name(profile)
     value = _checked(key, raw, "invalid value", UsageError)
     document, info = _read_document(path)
-    _parse_document(path, document, info)  # refuse to build on a file that does not validate
+    _parse_document(path, document, info, lenient=True)  # its layout, before changing it
     table = _profile_table(document, profile, create=True)
     if table is None:
         raise ConfigError(f"config file {path}: {_table_label(profile)} must be a table")
     for spelling in (key, key.replace("-", "_")):
         table.pop(spelling, None)
     table[key] = _stored_value(value)
+    if info is not None:
+        # Setting a bad value right repairs the file; any other bad value still refuses it.
+        _parse_document(path, document, info)
     write_document(path, document)
     return value
 
@@ -494,7 +506,8 @@ def set_value(path: Path, profile: str, key: str, raw: object) -> object:
 def unset_value(path: Path, profile: str, key: str) -> bool:
     """Remove `key` from `profile`; False if it was not stored there (nothing is written)."""
     key = normalize_key(key)
-    document, _ = _read_document(path)
+    document, info = _read_document(path)
+    _parse_document(path, document, info, lenient=True)  # its layout; bad values may go
     table = _profile_table(document, profile, create=False)
     if table is None:
         return False

@@ -48,12 +48,13 @@ KeyArgument = Annotated[
 
 
 def _active_profile(flag: str | None) -> tuple[str, ConfigFile]:
-    """The profile to write to (it need not exist yet) and the loaded file."""
+    """The profile to write to (it need not exist yet) and the loaded file (leniently: a bad
+    value must not stop `set`/`unset` from repairing it)."""
     import os
 
     from wan_cli.settings import check_profile_name, choose_profile, config_path, load_config
 
-    config = load_config(config_path(os.environ))
+    config = load_config(config_path(os.environ), lenient=True)
     return check_profile_name(str(choose_profile(flag, os.environ, config).value)), config
 
 
