@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import threading
 import tomllib
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import IsolatedEnv, RunCli
+from tests.conftest import IsolatedEnv, RunCli, SpawnWan
 from wan_cli.batch.plan import parse_shard
 from wan_cli.errors import UsageError
 from wan_cli.settings import parse_value
@@ -72,3 +80,75 @@ def test_set_still_refuses_to_write_a_file_left_invalid(
     assert result.exit_code == 2
     assert "timeout must be a positive number" in result.stderr
     assert isolated_env.config.read_text() == text
+
+
+# -- batch: Ctrl-C aborts reads over HTTPS too ---------------------------------------------------
+
+
+def _self_signed_cert(directory: Path) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a certificate for 127.0.0.1")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"]
+        + ["-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+class _SilentTLSServer:
+    """An HTTPS server on 127.0.0.1 that reads each request and never answers."""
+
+    def __init__(self, cert: Path, key: Path) -> None:
+        self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self._context.load_cert_chain(cert, key)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self.requested = threading.Event()
+        self._open: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+                tls = self._context.wrap_socket(conn, server_side=True)
+            except OSError:
+                return
+            self._open.append(tls)
+            with contextlib.suppress(OSError):
+                tls.recv(65536)
+            self.requested.set()
+
+    def close(self) -> None:
+        self._listener.close()
+        for conn in self._open:
+            conn.close()
+
+
+def test_ctrl_c_aborts_a_batch_stalled_on_an_https_answer(
+    spawn_wan: SpawnWan, tmp_path: Path
+) -> None:
+    # The pacer shut down the TCP socket of each connection, but TLS wraps (and detaches) it:
+    # over https the shutdown did nothing and Ctrl-C waited out the read timeout (300 s).
+    cert, key = _self_signed_cert(tmp_path)
+    server = _SilentTLSServer(cert, key)
+    try:
+        batch_file = tmp_path / "prompts.txt"
+        batch_file.write_text("a red fox\n")
+        process = spawn_wan(
+            ["batch", str(batch_file), "-o", str(tmp_path / "out"), "--timeout", "120"]
+            + ["--base-url", f"https://127.0.0.1:{server.port}/v1"],
+            env={"WAN_API_KEY": KEY, "SSL_CERT_FILE": str(cert)},
+        )
+        assert server.requested.wait(30), "the request never arrived"
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=15)
+    finally:
+        server.close()
+    assert process.returncode == 130, stderr
+    assert "1 interrupted" in stderr
+    assert KEY not in stderr

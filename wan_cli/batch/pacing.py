@@ -116,7 +116,9 @@ class BatchPacer:
         """Learn the socket of every connection `client` opens (httpcore's trace extension)."""
 
         def trace(name: str, info: Mapping[str, Any]) -> None:
-            if name == "connection.connect_tcp.complete":
+            # TCP, then TLS: wrapping the socket for https detaches the plain one, whose
+            # shutdown would then do nothing.
+            if name in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
                 stream = info.get("return_value")
                 sock = stream.get_extra_info("socket") if stream is not None else None
                 if sock is not None:
