@@ -160,7 +160,7 @@ def answer_events(response: httpx.Response) -> Iterator[Event]:
     from wan_cli import events, sse
 
     content_type = response.headers.get("content-type", "")
-    if "text/event-stream" in content_type:
+    if "text/event-stream" in content_type.lower():
         yield from events.events_from_sse(sse.iter_sse(response.iter_bytes()))
         return
     import json
@@ -169,6 +169,10 @@ def answer_events(response: httpx.Response) -> Iterator[Event]:
     try:
         document = json.loads(raw)
     except ValueError:
+        if raw.lstrip(b"\xef\xbb\xbf \t\r\n").startswith((b"data:", b"event:", b"id:", b":")):
+            # A stream under another (or no) content type, e.g. relabelled by a proxy.
+            yield from events.events_from_sse(sse.iter_sse([raw]))
+            return
         snippet = raw[:80].decode("utf-8", "replace")
         yield StreamCut(
             f"the answer is not JSON ({content_type or 'no content type'}): {snippet!r}"
