@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
+import os
 import shutil
 import signal
 import socket
@@ -15,6 +18,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import IsolatedEnv, RunCli, SpawnWan
+from tests.fakeapi import FakeAPI, Reply, png_bytes
+from wan_cli.batch.manifest import MANIFEST_NAME
 from wan_cli.batch.plan import parse_shard
 from wan_cli.errors import UsageError
 from wan_cli.settings import parse_value
@@ -152,3 +157,42 @@ def test_ctrl_c_aborts_a_batch_stalled_on_an_https_answer(
     assert process.returncode == 130, stderr
     assert "1 interrupted" in stderr
     assert KEY not in stderr
+
+
+# -- batch: a worker that fails outside a line stops the batch and is not exit 0 -----------------
+
+
+def test_a_closed_stdout_stops_the_batch_instead_of_killing_workers_silently(
+    spawn_wan: SpawnWan, fake_api: FakeAPI, tmp_path: Path
+) -> None:
+    # `wan batch FILE | head -1`: printing a result failed in a worker thread, which died with
+    # a raw "Exception in thread" traceback; the lines left were never sent, and exit was 0.
+    fake_api.add("/v1/images/generations", _inline())
+    batch_file = tmp_path / "prompts.txt"
+    batch_file.write_text("".join(f"prompt {i}\n" for i in range(6)))
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody reads stdout: every write fails with EPIPE
+    try:
+        process = spawn_wan(
+            ["batch", str(batch_file), "-o", str(tmp_path / "out"), "-j", "1"]
+            + ["--base-url", f"{fake_api.url}/v1"],
+            env={"WAN_API_KEY": KEY},
+            stdout=write_end,
+        )
+    finally:
+        os.close(write_end)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode not in (0, 130), stderr
+    assert "Exception in thread" not in stderr and "Traceback" not in stderr
+    assert len(fake_api.requests_to("/v1/images/generations")) == 1  # no new line was sent
+    manifest = (tmp_path / "out" / MANIFEST_NAME).read_text().splitlines()
+    assert [json.loads(line)["status"] for line in manifest] == ["done"]  # its image is kept
+
+
+def _inline() -> Reply:
+    body = {
+        "created": 1,
+        "data": [{"b64_json": base64.b64encode(png_bytes()).decode()}],
+        "request_id": "req-r",
+    }
+    return Reply.json(body)

@@ -97,6 +97,7 @@ class _Shared:
     outcomes: list[LineOutcome] = field(default_factory=list)
     taken: set[str] = field(default_factory=set)
     manifest_error: str | None = None
+    crash: Exception | None = None  # a worker failed outside a line (see `work`)
 
     def tally(self) -> Tally:
         done = sum(1 for outcome in self.outcomes if outcome.code == ExitCode.OK)
@@ -135,6 +136,11 @@ def run_batch(
     def work() -> None:
         try:
             take_lines()
+        except Exception as error:  # showing a result failed (stdout closed?), or a bug
+            with shared.lock:
+                if shared.crash is None:
+                    shared.crash = error
+            stop.set()  # no new line: whatever broke here would break it too
         finally:
             with shared.lock:
                 shared.live -= 1
@@ -202,6 +208,9 @@ def run_batch(
     with shared.lock:
         outcomes = tuple(shared.outcomes)
         taken = set(shared.taken)
+        crash = shared.crash
+    if crash is not None and not interrupted:
+        raise crash  # in the main thread: the error boundary makes it one line and its exit code
     return BatchReport(
         plan=plan,
         outcomes=outcomes,
