@@ -29,6 +29,7 @@ from wan_cli.errors import ExitCode, error_from_api, is_retryable
         (None, "DataInspectionFailed", ExitCode.REJECTED),  # an error event mid-stream
         (None, "InternalError.Algo", ExitCode.UNAVAILABLE),
         (None, "Throttling.RateQuota", ExitCode.RATE_LIMITED),
+        (None, "RequestTimeOut", ExitCode.UNAVAILABLE),  # a failed task: the service timed out
         (200, "UnexpectedAnswer", ExitCode.UNAVAILABLE),
     ],
 )

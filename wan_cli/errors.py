@@ -142,7 +142,12 @@ def _classify(status: int | None, code: str) -> tuple[type[WanError], str | None
         return ServiceUnavailable, "the service is unavailable: try again later"
     if status is not None and 400 <= status < 500:
         return ApiRejected, None
-    if code.startswith("InternalError") or code in ("SystemError", "ModelUnavailable"):
+    # By code alone (a failed task, an error event mid-stream): the retryable 408/5xx codes.
+    if code.startswith("InternalError") or code in (
+        "SystemError",
+        "ModelUnavailable",
+        "RequestTimeOut",
+    ):
         return ServiceUnavailable, "the service is unavailable: try again later"
     if code == "UnexpectedAnswer":  # a 2xx body we cannot read: the service misbehaved
         return ServiceUnavailable, "the answer had no images or text we could read"
