@@ -93,7 +93,7 @@ def config_values(key: str) -> Candidates:
         return []
     if key == "provider":
         return [(name, "provider") for name in PROVIDERS]
-    if key in ("metadata", "history"):
+    if key in ("metadata", "history", "preview"):
         return [("true", "on"), ("false", "off")]
     if key == "model":
         return [(DEFAULT_MODEL, "default model")]
