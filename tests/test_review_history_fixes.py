@@ -192,3 +192,20 @@ def test_history_download_into_a_file_is_refused_before_fetching(
     assert result.exit_code == 2, result.output
     assert "is a file, not a folder" in result.stderr and "expired" not in result.stderr
     assert len(fake_api.requests_to("/img/bad.png")) == 1  # only the original run's attempt
+
+
+def test_task_wait_into_a_file_is_refused_before_waiting(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path
+) -> None:
+    pending = {"request_id": "r", "output": {"task_id": "t-1", "task_status": "PENDING"}}
+    fake_api.add("/api/v1/tasks/t-1", Reply.json(pending))
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    base = ["--base-url", f"{fake_api.url}/api/v1"]
+    result = run_cli(
+        ["task", "wait", "t-1", "-o", str(a_file), "--timeout", "0", *base],
+        env={**ENV, "WAN_POLL_INTERVAL": "0.01"},
+    )
+    assert result.exit_code == 2, result.output
+    assert "is a file, not a folder" in result.stderr
+    assert fake_api.requests_to("/api/v1/tasks/t-1") == []  # nothing polled

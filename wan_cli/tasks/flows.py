@@ -365,8 +365,11 @@ def task_wait(
                 f"task {task_id} is not in this machine's history: images are named "
                 "'image-…' and their provenance has no prompt"
             )
+        from wan_cli.naming import writable_directory
         from wan_cli.render import make_view
 
+        # Refused before the wait, as `generate` refuses before sending (exit 2).
+        directory = writable_directory(_output_directory(session, output_dir))
         view = make_view(out)  # one status line from the first poll to the last download
         try:
             with make_api_client(session.api.timeout) as client:
@@ -385,7 +388,7 @@ def task_wait(
             view.close()
             _json_failure(flags, task_id, status, ended, out)
             raise ended
-        return _collect(session, status, output_dir, metadata, flags.json_output, view)
+        return _collect(session, status, directory, metadata, flags.json_output, view)
 
 
 def _poll(
@@ -445,10 +448,20 @@ def _json_failure(
     )
 
 
+def _output_directory(session: _Session, output_dir: Path | None) -> Path:
+    """Where the images go: `-o`, else where the task was submitted from, else the setting."""
+    settings, row = session.settings, session.row
+    if output_dir is not None:
+        return output_dir
+    if row is not None and row.output_dir:
+        return Path(row.output_dir)
+    return Path(settings.output_dir).expanduser() if settings.output_dir else Path.cwd()
+
+
 def _collect(
     session: _Session,
     status: TaskStatus,
-    output_dir: Path | None,
+    directory: Path,
     metadata: bool,
     json_output: bool,
     view: View,
@@ -458,11 +471,6 @@ def _collect(
     from wan_cli.run import EventSource, Job, RunConfig, run_events
 
     settings, row = session.settings, session.row
-    directory = output_dir
-    if directory is None and row is not None and row.output_dir:
-        directory = Path(row.output_dir)
-    if directory is None:
-        directory = Path(settings.output_dir).expanduser() if settings.output_dir else Path.cwd()
     history_id = row.id if row is not None else None
     if row is None and session.history is not None:
         history_id = session.history.record_start(
