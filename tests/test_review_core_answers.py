@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import RunCli
-from tests.fakeapi import FakeAPI, Reply
+from tests.fakeapi import FakeAPI, Reply, sse_chunk
 
 API = "/v1/images/generations"
 ENV = {"WAN_API_KEY": "sk-test-secret-key-9876"}
@@ -57,3 +57,16 @@ def test_a_stream_under_another_content_type_still_saves_its_images(
     assert document["text"] == "A fox" and document["request_id"] == "r-1"
     [image] = document["images"]
     assert image["url"] == url and Path(image["path"]).exists()
+
+
+def test_an_unsaved_link_with_control_characters_cannot_drive_the_terminal(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path
+) -> None:
+    # stdout may be a terminal too: the service's link is printed with its control characters
+    # percent-encoded (as in any URL), and still on one line.
+    url = f"{fake_api.url}/img/a\x1b]0;pwned\x07\nb.png"
+    fake_api.add(API, Reply.sse([sse_chunk(image=url, finish="stop")]))
+    args = ["generate", "a fox", "--base-url", f"{fake_api.url}/v1", "-o", str(tmp_path)]
+    result = run_cli(args, env=ENV)
+    assert result.exit_code == 7
+    assert result.stdout == f"{fake_api.url}/img/a%1B]0;pwned%07%0Ab.png\n"

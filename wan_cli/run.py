@@ -651,13 +651,22 @@ def _conclude(
             if result is not None and result.error is None and result.path is not None:
                 out.result(str(result.path))
             elif image.url:
-                out.result(image.url)  # not saved: the URL is the result (valid ~24 h)
+                out.result(printable_url(image.url))  # not saved: the URL is the result
     if config.preview is not None:
         from wan_cli.preview import show_previews
 
         paths = [s.path for s in saved if s is not None and s.error is None and s.path]
         show_previews(paths, out, config.preview)
     return code
+
+
+def printable_url(url: str) -> str:
+    """A service's link for a line of stdout: control characters (which could drive a terminal
+    or split the line) percent-encoded, as a browser would; any usable link is unchanged."""
+    import re
+    from urllib.parse import quote
+
+    return re.sub(r"[\x00-\x1f\x7f-\x9f]", lambda match: quote(match.group(0)), url)
 
 
 def _history_end(
