@@ -134,26 +134,70 @@ class _SilentTLSServer:
             conn.close()
 
 
+class _ConnectProxy:
+    """A minimal HTTP CONNECT proxy on 127.0.0.1 (what HTTPS_PROXY points at)."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._open: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += client.recv(4096)
+            host, _, port = head.split()[1].decode().rpartition(":")
+            upstream = socket.create_connection((host, int(port)))
+            self._open += [client, upstream]
+            client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+
+    def close(self) -> None:
+        self._listener.close()
+        for conn in self._open:
+            conn.close()
+
+
+@pytest.mark.parametrize("through_proxy", [False, True], ids=["direct", "https-proxy"])
 def test_ctrl_c_aborts_a_batch_stalled_on_an_https_answer(
-    spawn_wan: SpawnWan, tmp_path: Path
+    spawn_wan: SpawnWan, tmp_path: Path, through_proxy: bool
 ) -> None:
     # The pacer shut down the TCP socket of each connection, but TLS wraps (and detaches) it:
     # over https the shutdown did nothing and Ctrl-C waited out the read timeout (300 s).
+    # Through a proxy the TLS step has another name ("proxy.start_tls").
     cert, key = _self_signed_cert(tmp_path)
     server = _SilentTLSServer(cert, key)
+    proxy = _ConnectProxy()
+    env = {"WAN_API_KEY": KEY, "SSL_CERT_FILE": str(cert)}
+    if through_proxy:
+        env.update(HTTPS_PROXY=proxy.url, NO_PROXY=None)
     try:
         batch_file = tmp_path / "prompts.txt"
         batch_file.write_text("a red fox\n")
         process = spawn_wan(
             ["batch", str(batch_file), "-o", str(tmp_path / "out"), "--timeout", "120"]
             + ["--base-url", f"https://127.0.0.1:{server.port}/v1"],
-            env={"WAN_API_KEY": KEY, "SSL_CERT_FILE": str(cert)},
+            env=env,
         )
         assert server.requested.wait(30), "the request never arrived"
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=15)
     finally:
         server.close()
+        proxy.close()
     assert process.returncode == 130, stderr
     assert "1 interrupted" in stderr
     assert KEY not in stderr

@@ -117,8 +117,8 @@ class BatchPacer:
 
         def trace(name: str, info: Mapping[str, Any]) -> None:
             # TCP, then TLS: wrapping the socket for https detaches the plain one, whose
-            # shutdown would then do nothing.
-            if name in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            # shutdown would then do nothing. ("proxy.start_tls" through an HTTPS_PROXY.)
+            if name.endswith((".connect_tcp.complete", ".start_tls.complete")):
                 stream = info.get("return_value")
                 sock = stream.get_extra_info("socket") if stream is not None else None
                 if sock is not None:
