@@ -248,3 +248,14 @@ def test_every_boolean_setting_completes_true_and_false() -> None:
 
     for key in ("metadata", "history", "preview"):
         assert [value for value, _ in config_values(key)] == ["true", "false"], key
+
+
+@pytest.mark.parametrize("command", ["set", "get", "unset"])
+def test_key_equals_value_is_refused_without_echoing_the_value(
+    command: str, run_cli: RunCli
+) -> None:
+    # `wan config set api-key=sk-…` echoed the whole argument, key included, to stderr (logs).
+    result = run_cli(["config", command, f"api-key={KEY}"])
+    assert result.exit_code == 2
+    assert KEY not in result.stdout + result.stderr
+    assert "KEY VALUE" in result.stderr

@@ -145,6 +145,12 @@ class ConfigFile:
 def normalize_key(key: str) -> str:
     """The CLI spelling of a key (`api_key` → `api-key`); UsageError listing the keys if unknown."""
     spelled = key.strip().lower().replace("_", "-")
+    if "=" in key:  # `api-key=sk-…`: never echo what follows the "=" (it may be the key)
+        name = key.partition("=")[0].strip()
+        raise UsageError(
+            f"unknown setting '{name}=…': a setting and its value are written `KEY VALUE`"
+            " (a space, not '=')"
+        )
     if spelled not in KEYS:
         raise UsageError(f"unknown setting {key!r}: valid keys are {', '.join(KEYS)}")
     return spelled
