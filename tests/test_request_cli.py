@@ -235,3 +235,21 @@ def test_missing_output_directory_is_created(
     )
     assert result.exit_code == 0, result.stderr
     assert Path(result.stdout.strip()).parent == out
+
+
+def test_a_configured_edit_only_size_does_not_break_generate(run_cli: RunCli) -> None:
+    assert run_cli(["config", "set", "size", "2K"]).exit_code == 0
+    generated = run_cli(["generate", "a fox", "--dry-run"])
+    assert generated.exit_code == 0, generated.stderr
+    assert "size" not in json.loads(generated.stdout)["body"]["parameters"]
+    explicit = run_cli(["generate", "a fox", "--size", "2K", "--dry-run"])
+    assert explicit.exit_code == 2  # given on the command line, it is still refused
+
+
+def test_prompt_file_loses_its_bom_and_final_newline(run_cli: RunCli, tmp_path: Path) -> None:
+    prompt = tmp_path / "prompt.txt"
+    prompt.write_bytes("\ufeffa lighthouse\nat dusk\n".encode())
+    result = run_cli(["generate", "--prompt-file", str(prompt), "--dry-run"])
+    assert result.exit_code == 0, result.stderr
+    text = json.loads(result.stdout)["body"]["input"]["messages"][0]["content"][0]["text"]
+    assert text == "a lighthouse\nat dusk"

@@ -33,9 +33,11 @@ def read_prompt(prompt: str | None, prompt_file: Path | None, stdin: TextIO) -> 
         raise UsageError("give the prompt either as an argument or with --prompt-file, not both")
     if prompt_file is not None:
         try:
-            return prompt_file.expanduser().read_text(encoding="utf-8")
+            # utf-8-sig: an editor's BOM is not part of the prompt; nor is the final newline.
+            text = prompt_file.expanduser().read_text(encoding="utf-8-sig").rstrip("\n")
         except (OSError, UnicodeDecodeError) as error:
             raise UsageError(f"cannot read prompt file {prompt_file}: {_reason(error)}") from None
+        return text
     if prompt == "-" or (prompt is None and _stdin_has_data(stdin)):
         text = stdin.read()
         if not text.strip():
@@ -133,7 +135,7 @@ def execute(args: dict[str, Any], *, mode: str, stdin: TextIO) -> ExitCode:
         mode="generate" if mode == "generate" else "edit",
         prompt=prompt,
         refs=tuple(args.get("ref") or ()),
-        size=args.get("size") or settings.size,
+        size=args.get("size") or configured_size(settings.size, mode),
         max_images=args.get("max_images") if mode == "generate" else None,
         n=args.get("n") if mode == "edit" else None,
         negative_prompt=args.get("negative_prompt"),
@@ -170,6 +172,14 @@ def execute(args: dict[str, Any], *, mode: str, stdin: TextIO) -> ExitCode:
     finally:
         if history is not None:
             history.close()
+
+
+def configured_size(size: str | None, mode: str) -> str | None:
+    """The config's `size` for this mode: `1K`/`2K` exist in edit mode only, so a generate run
+    leaves them to the service's default instead of failing on a setting it was not given."""
+    if size is not None and mode != "edit" and size.strip().upper() in ("1K", "2K"):
+        return None
+    return size
 
 
 def _preview_protocol(args: dict[str, Any], configured: bool) -> str | None:

@@ -94,9 +94,14 @@ def slugify(prompt: str, max_len: int = 40) -> str:
 
 
 def image_stem(prompt: str, when: datetime, index: int) -> str:
-    """`{slug}-{YYYYmmdd-HHMMSS}-{index}`; `index` is 1-based (pass ImageRef.index + 1)."""
+    """`{slug}-{YYYYmmdd-HHMMSS}-{index}`; `index` is 1-based (pass ImageRef.index + 1).
+
+    An aware `when` is shown in local time, as people read file names; a naive one as given.
+    """
     if index < 1:
         raise ValueError(f"image index is 1-based, got {index}")
+    if when.tzinfo is not None:
+        when = when.astimezone()
     return f"{slugify(prompt)}-{when:%Y%m%d-%H%M%S}-{index}"
 
 
