@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 import wan_cli.output
+from tests.conftest import RunCli
 from wan_cli.cli.app import app
 from wan_cli.settings import KEYS
 
@@ -324,3 +325,17 @@ def test_key_argument_help_names_every_setting() -> None:
 
     text = CliRunner().invoke(app, ["config", "set", "--help"]).stdout
     assert all(key in text for key in KEYS), text
+
+
+def test_credentials_in_the_base_url_are_never_shown(run_cli: RunCli) -> None:
+    url = "https://alice:s3cret-pass@gateway.example.com/v1"
+    for argv in (
+        ["config", "show"],
+        ["config", "show", "--json"],
+        ["doctor"],
+        ["doctor", "--json"],
+    ):
+        result = run_cli(argv, env={"WAN_BASE_URL": url})
+        assert result.exit_code == 0, result.stderr
+        assert "s3cret-pass" not in result.stdout + result.stderr, argv
+        assert "gateway.example.com" in result.stdout, argv

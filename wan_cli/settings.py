@@ -302,7 +302,18 @@ def display_value(key: str, value: object) -> str:
     """A value safe to show: the API key masked, unset values as "(not set)"."""
     if key == "api-key":
         return mask_key(value if isinstance(value, str) else None)
+    if key == "base-url" and isinstance(value, str) and "@" in value:
+        return _without_password(value)
     return "(not set)" if value is None else format_value(value)
+
+
+def _without_password(url: str) -> str:
+    """A URL with any user:password@ replaced by ***@ (a base URL may carry credentials)."""
+    scheme, sep, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    if "@" not in authority:
+        return url
+    return f"{scheme}{sep}***@{authority.rpartition('@')[2]}{slash}{path}"
 
 
 # -- the file -------------------------------------------------------------------------------

@@ -188,12 +188,12 @@ def unset_command(key: KeyArgument, profile: ProfileOption = None) -> None:
 
 
 def sourced_json(key: str, sourced: Sourced) -> dict[str, Any]:
-    """One setting as JSON, the key masked."""
-    from wan_cli.settings import mask_key
+    """One setting as JSON, the key masked (and a password in the base URL)."""
+    from wan_cli.settings import display_value
 
     value = sourced.value
-    if key == "api-key":
-        value = mask_key(value if isinstance(value, str) else None) if value else None
+    if key in ("api-key", "base-url") and value:
+        value = display_value(key, value)
     return {"value": value, "source": sourced.source, "origin": sourced.origin}
 
 

@@ -82,7 +82,13 @@ def collect(env: Mapping[str, str], profile: str | None) -> dict[str, Any]:
     from wan_cli.cli.config_cmd import sourced_json
     from wan_cli.errors import WanError
     from wan_cli.output import is_terminal
-    from wan_cli.settings import ENV_DASHSCOPE_KEY, KEYS, config_path, resolve_settings
+    from wan_cli.settings import (
+        ENV_DASHSCOPE_KEY,
+        KEYS,
+        config_path,
+        display_value,
+        resolve_settings,
+    )
 
     problems: list[str] = []
     config = _config_state(config_path(env))
@@ -112,7 +118,7 @@ def collect(env: Mapping[str, str], profile: str | None) -> dict[str, Any]:
             profile=sourced_json("profile", settings.profile_source),
             settings={key: sourced_json(key, settings.sources[key]) for key in KEYS},
             api_key_source=None if settings.api_key is None else key_source.origin,
-            base_url=settings.base_url,
+            base_url=display_value("base-url", settings.base_url),
             notes=list(settings.notes),
         )
         if settings.api_key is None:
