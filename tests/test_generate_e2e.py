@@ -529,3 +529,35 @@ def test_image_size_cap_is_configurable(fake_api: FakeAPI, run_cli: RunCli, tmp_
     assert capped.stdout.strip() == url
     roomy = run_cli(args(fake_api, tmp_path / "roomy"), env={**ENV, "WAN_MAX_IMAGE_MB": "3"})
     assert roomy.exit_code == 0, roomy.stderr
+
+
+def test_sigterm_ends_a_download_like_ctrl_c(
+    fake_api: FakeAPI, spawn_wan: SpawnWan, tmp_path: Path
+) -> None:
+    big = png_bytes(64, 64) + b"\0" * 4_000_000
+    fake_api.add("/img/big.png", Reply.bytes(big, chunk_size=4096, chunk_delay=0.01))
+    url = f"{fake_api.url}/img/big.png"
+    fake_api.add(API, Reply.sse([sse_chunk(image=url, finish="stop")]))
+    process = spawn_wan(args(fake_api, tmp_path, "--json"), env=ENV)
+    fake_api.wait_bytes_sent("/img/big.png", 8192, timeout=20)
+    process.send_signal(signal.SIGTERM)
+    stdout, _ = process.communicate(timeout=20)
+    assert process.returncode == 130
+    assert list(tmp_path.iterdir()) == []  # no partial file left behind
+    assert json.loads(stdout)["images"][0]["url"] == url
+
+
+def test_a_closed_stdout_is_not_reported_as_a_bug(
+    fake_api: FakeAPI, spawn_wan: SpawnWan, tmp_path: Path
+) -> None:
+    import os
+
+    fake_api.add(API, _ok_stream(fake_api))
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody reads stdout
+    process = spawn_wan(args(fake_api, tmp_path), env=ENV, stdout=write_end)
+    os.close(write_end)
+    _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 1
+    assert "internal error" not in stderr and "Traceback" not in stderr
+    assert len(saved_files(tmp_path)) == 1  # the image itself was saved

@@ -41,7 +41,9 @@ class WanGroup(LightGroup):
 
             get_output().error(_describe(error), hint=error.hint)
             raise typer.Exit(int(error.exit_code)) from None
-        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        except (typer.Exit, typer.Abort, KeyboardInterrupt, BrokenPipeError):
+            # BrokenPipeError: the reader of stdout went away (`wan … | head -1`); click ends
+            # quietly (exit 1) instead of reporting a bug.
             raise
         except Exception as error:
             if _is_click_exception(error):
