@@ -28,6 +28,14 @@ def sanitize(text: str) -> str:
     return _CONTROL.sub("", text)
 
 
+def printable_url(url: str) -> str:
+    """A service's link for a line of stdout: control characters (which could drive a terminal
+    or split the line) percent-encoded, as a browser would; any usable link is unchanged."""
+    from urllib.parse import quote
+
+    return re.sub(r"[\x00-\x1f\x7f-\x9f]", lambda match: quote(match.group(0)), url)
+
+
 def escape_markup(text: str) -> str:
     """Sanitize and escape rich markup, so `[bold]` in service text stays literal."""
     from rich.markup import escape

@@ -47,7 +47,7 @@ from wan_cli.events import (
     TextDelta,
     Usage,
 )
-from wan_cli.output import Output
+from wan_cli.output import Output, printable_url
 from wan_cli.request import url_host
 
 if TYPE_CHECKING:
@@ -658,15 +658,6 @@ def _conclude(
         paths = [s.path for s in saved if s is not None and s.error is None and s.path]
         show_previews(paths, out, config.preview)
     return code
-
-
-def printable_url(url: str) -> str:
-    """A service's link for a line of stdout: control characters (which could drive a terminal
-    or split the line) percent-encoded, as a browser would; any usable link is unchanged."""
-    import re
-    from urllib.parse import quote
-
-    return re.sub(r"[\x00-\x1f\x7f-\x9f]", lambda match: quote(match.group(0)), url)
 
 
 def _history_end(

@@ -29,7 +29,7 @@ from wan_cli.batch.runner import run_batch
 from wan_cli.batch.views import make_progress
 from wan_cli.errors import ExitCode, Interrupted, UsageError
 from wan_cli.generation import command_settings, output_dir_of, run_config
-from wan_cli.output import Output, is_terminal, set_output
+from wan_cli.output import Output, is_terminal, printable_url, set_output
 
 if TYPE_CHECKING:
     from wan_cli.settings import Settings
@@ -91,7 +91,7 @@ def _execute(args: Mapping[str, Any], stdin: TextIO, out: Output) -> ExitCode:
         if args["json_output"]:
             return
         # A URL stands for an image that was not saved (valid ~24 h).
-        results = [*outcome.paths, *outcome.unsaved]
+        results = [*outcome.paths, *map(printable_url, outcome.unsaved)]
         with lock:
             if held is not None:
                 held.extend(results)
