@@ -253,3 +253,9 @@ def test_prompt_file_loses_its_bom_and_final_newline(run_cli: RunCli, tmp_path: 
     assert result.exit_code == 0, result.stderr
     text = json.loads(result.stdout)["body"]["input"]["messages"][0]["content"][0]["text"]
     assert text == "a lighthouse\nat dusk"
+
+
+def test_a_base_url_with_a_query_is_refused(run_cli: RunCli) -> None:
+    result = run_cli(["generate", "cat", "--base-url", "https://h.example/v1?x=1", "--dry-run"])
+    assert result.exit_code == 2
+    assert "query" in result.stderr

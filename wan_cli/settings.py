@@ -185,6 +185,9 @@ def _base_url(raw: object) -> str:
         raise ValueError(f"is not a valid URL ({error})") from None
     if parts.scheme.lower() not in ("http", "https") or not host:
         raise ValueError(f"must be an http(s) URL such as {DEFAULT_BASE_URLS['gateway']}")
+    if parts.query or parts.fragment:
+        # The endpoint's path is appended to the base URL: after a query it would be garbage.
+        raise ValueError(f"must not have a query or fragment, like {DEFAULT_BASE_URLS['gateway']}")
     return url.rstrip("/")
 
 
