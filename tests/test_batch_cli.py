@@ -442,3 +442,30 @@ def test_a_large_batch_asks_first_on_a_terminal(fake_api: FakeAPI, tmp_path: Pat
     # --yes: no question
     code, _, shown = _run_on_a_terminal(batch_args(fake_api, source, tmp_path / "o2", "--yes"), "")
     assert code == 0 and "Send 21" not in shown
+
+
+def test_a_paid_but_unsaved_line_is_not_billed_again_by_a_rerun(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path
+) -> None:
+    # Line "one" is generated but its image cannot be fetched (exit 7): it was paid for.
+    broken = f"{fake_api.url}/img/gone.png"
+    fake_api.add("/img/gone.png", Reply.status(404), Reply.bytes(png_bytes()))
+    fake_api.add(API, Reply.json({"data": [{"url": broken}], "request_id": "paid"}), inline())
+    out = tmp_path / "out"
+    source = prompts_file(tmp_path, ["one", "two"])
+    first = run_cli(batch_args(fake_api, source, out, "-j", "1", "--retries", "0"), env=ENV)
+    assert first.exit_code == 7, first.stderr
+    [unsaved] = [r for r in manifest(out).values() if r["status"] == "failed"]
+    assert unsaved["exit_code"] == 7 and unsaved["urls"] == [broken]
+
+    again = run_cli(batch_args(fake_api, source, out), env=ENV)
+    assert again.exit_code == 0, again.stderr
+    assert len(fake_api.requests_to(API)) == 2  # nothing sent: the line is not billed twice
+    assert "1 line(s) paid for but not saved: skipped" in again.stderr
+
+    # `wan history download` saves it without paying; --retry-failed generates it again.
+    saved = run_cli(["history", "download", str(unsaved["history_id"])], env=ENV)
+    assert saved.exit_code == 0, saved.stderr
+    retried = run_cli(batch_args(fake_api, source, out, "--retry-failed"), env=ENV)
+    assert retried.exit_code == 0, retried.stderr
+    assert sent_prompts(fake_api)[2:] == ["one"]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from wan_cli.errors import UsageError
+from wan_cli.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
     from wan_cli.batch.items import BatchItem
@@ -46,7 +46,9 @@ def parse_shard(text: str) -> Shard:
 class Resume(StrEnum):
     """What a re-run sends, given the manifest's last outcome for each line."""
 
-    PENDING = "pending"  # default: every line not done yet (new, failed, interrupted)
+    # default: every line not done yet (new, failed, interrupted), except lines whose images
+    # were generated and paid for but not saved: those are saved with `wan history download`.
+    PENDING = "pending"
     RETRY_FAILED = "retry-failed"  # only lines that failed or were interrupted before
     FORCE = "force"  # every line, done or not
 
@@ -63,11 +65,27 @@ def select_work(
             send.append(item)
         elif last is not None and last.status == "done":
             skipped.append((item, "done"))
+        elif resume is Resume.PENDING and last is not None and _paid_not_saved(last):
+            skipped.append((item, _PAID + _recover_hint(last)))
         elif resume is Resume.RETRY_FAILED and last is None:
             skipped.append((item, "never sent"))
         else:
             send.append(item)
     return tuple(send), tuple(skipped)
+
+
+_PAID = "paid for, images not saved"
+
+
+def _paid_not_saved(record: ManifestRecord) -> bool:
+    """Generated (and billed) but not saved: sending it again would be billed again."""
+    return record.exit_code == ExitCode.SAVE_FAILED and bool(record.urls)
+
+
+def _recover_hint(record: ManifestRecord) -> str:
+    if record.history_id is not None:
+        return f": `wan history download {record.history_id}` saves them without paying again"
+    return ": their URLs are in the manifest (valid ~24 h); --retry-failed generates again"
 
 
 @dataclass(frozen=True)
@@ -104,9 +122,15 @@ def plan_summary(plan: BatchPlan) -> str:
         f"{plan.requests} request(s), at most {plan.max_images} image(s) (each image is billed)"
     ]
     done = sum(1 for _, why in plan.skipped if why == "done")
-    never = len(plan.skipped) - done
+    paid = sum(1 for _, why in plan.skipped if why.startswith(_PAID))
+    never = len(plan.skipped) - done - paid
     if done:
         parts.append(f"{done} line(s) already done: skipped")
+    if paid:
+        parts.append(
+            f"{paid} line(s) paid for but not saved: skipped (`wan history download`, "
+            "or --retry-failed to generate again)"
+        )
     if never:
         parts.append(f"{never} line(s) never sent: skipped (--retry-failed)")
     if plan.shard is not None:

@@ -184,7 +184,8 @@ def batch(
 
     Every line is checked before anything is sent: bad lines are listed with their numbers
     (exit 2). A manifest in the output directory records each line's outcome. Re-running the
-    same command skips the lines done and sends the rest (failed, interrupted, new);
+    same command skips the lines done and sends the rest (failed, interrupted, new), except
+    lines whose images were paid for but not saved (exit 7: `wan history download` saves them);
     --retry-failed sends only the failed/interrupted ones; --force sends all. A line is known
     by a hash of its request, so an edited line is sent again. When any request is rate
     limited (429, Retry-After) or retried, every worker waits before its next send.
