@@ -490,3 +490,21 @@ def test_clear_needs_confirmation_without_a_terminal(
     assert run_cli(["history", "clear", "--yes"]).exit_code == 0
     assert runs(isolated_env) == []
     assert len(list(tmp_path.glob("*.png"))) == 2  # images are never deleted
+
+
+def test_a_rescued_unsaved_run_becomes_ok(
+    run_cli: RunCli, fake_api: FakeAPI, tmp_path: Path, isolated_env: IsolatedEnv
+) -> None:
+    url = f"{fake_api.url}/img/late.png"
+    fake_api.add("/img/late.png", Reply.status(503), Reply.bytes(png_bytes()))
+    fake_api.add(API, Reply.sse([sse_chunk(text="t"), sse_chunk(image=url, finish="stop")]))
+    first = run_cli(args(fake_api, tmp_path, "--retries", "0"), env=ENV)
+    assert first.exit_code == 7
+    [run] = runs(isolated_env)
+    assert run.status == "unsaved"
+    rescued = run_cli(["history", "download", str(run.id)], env=ENV)
+    assert rescued.exit_code == 0, rescued.stderr
+    [run] = runs(isolated_env)
+    assert (run.status, run.exit_code, run.error) == ("ok", 0, None)
+    assert run.saved_count == 1 and run.text == "t"
+    assert run_cli(["history", "--failed", "--json"], env=ENV).stdout.strip() == "[]"

@@ -127,4 +127,14 @@ def save_recorded_images(
             f"{run_id}` generates again (and is billed again)",
         )
         return ExitCode.SAVE_FAILED
+    if run.exit_code == ExitCode.SAVE_FAILED:
+        # The generation had succeeded and only saving had failed: now the run is complete.
+        store.record_end(
+            run.id,
+            exit_code=ExitCode.OK,
+            error=None,
+            usage=run.usage,
+            text=run.text,
+            request_id=run.request_id,
+        )
     return ExitCode.OK
