@@ -125,9 +125,7 @@ def execute(args: dict[str, Any], *, mode: str, stdin: TextIO) -> ExitCode:
     """Validate everything, then dry-run, print curl, or run the generation."""
     from wan_cli.request import GenerateInputs, build_request, render_curl, render_dry_run
 
-    out = set_output(
-        Output(quiet=args["quiet"], verbose=args["verbose"], json_mode=args["json_output"])
-    )
+    out = set_output(Output(quiet=args["quiet"], verbose=args["verbose"]))
     settings = command_settings(args, out)
     preview = _preview_protocol(args, settings.preview)
     prompt = read_prompt(args.get("prompt"), args.get("prompt_file"), stdin)

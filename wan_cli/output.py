@@ -67,7 +67,6 @@ class Output:
     stderr: TextIO = field(default_factory=lambda: sys.stderr)
     quiet: bool = False
     verbose: bool = False
-    json_mode: bool = False
     # None: decide from the stream and environment.
     fancy: bool | None = None
     _console: Console | None = field(default=None, init=False, repr=False)

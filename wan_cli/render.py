@@ -312,7 +312,3 @@ def make_view(out: Output) -> View:
     if out.fancy:
         return LiveView(out)
     return PlainView(out)
-
-
-def elapsed_since(start: float) -> float:
-    return time.monotonic() - start

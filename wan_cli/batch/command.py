@@ -41,9 +41,7 @@ MAX_CONCURRENCY = 32
 def execute_batch(args: Mapping[str, Any], *, stdin: TextIO) -> ExitCode:
     """Validate every line, plan, then dry-run or send; returns the batch's exit code.
     (Ctrl-C while lines are in flight is handled by `run_batch`; anywhere else it is 130.)"""
-    out = set_output(
-        Output(quiet=args["quiet"], verbose=args["verbose"], json_mode=args["json_output"])
-    )
+    out = set_output(Output(quiet=args["quiet"], verbose=args["verbose"]))
     try:
         return _execute(args, stdin, out)
     except KeyboardInterrupt:

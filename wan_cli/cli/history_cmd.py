@@ -88,7 +88,7 @@ def history(
 
     if limit < 0:
         raise UsageError(f"--limit must be 0 or more, got {limit}")
-    out = _output(json_output)
+    out = _output()
     store = _existing(out)
     runs = []
     if store is not None:
@@ -183,7 +183,7 @@ def show(
       wan history show 12
       wan history show 12 --json | jq .images
     """
-    out = _output(json_output)
+    out = _output()
     protocol = None
     if preview:
         from wan_cli.preview import check_protocol
@@ -305,7 +305,7 @@ def download(
     from wan_cli.errors import ExitCode, Interrupted
     from wan_cli.recover import save_recorded_images
 
-    out = _output(False)
+    out = _output()
     store = _require_store(out)
     try:
         with _reading(store):
@@ -383,7 +383,7 @@ def rerun(
     from wan_cli.generation import execute
     from wan_cli.history import changed_file_refs, request_args
 
-    out = _output(json_output)
+    out = _output()
     run = _get_run(out, run_id)
     args: dict[str, Any] = request_args(run) if ref is None else _without_refs(run)
     overrides = {
@@ -458,7 +458,7 @@ def clear(
     from wan_cli.errors import UsageError
     from wan_cli.history import parse_before
 
-    out = _output(False)
+    out = _output()
     cutoff = parse_before(before) if before is not None else None
     store = _existing(out)
     if store is None:
@@ -501,12 +501,10 @@ def _confirm(question: str, out: Output) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def _output(json_output: bool) -> Output:
+def _output() -> Output:
     from wan_cli.output import get_output
 
-    out = get_output()
-    out.json_mode = json_output
-    return out
+    return get_output()
 
 
 def _stdout_is_terminal(out: Output) -> bool:

@@ -199,7 +199,7 @@ def _session(flags: TaskFlags, task_id: str) -> Iterator[_Session]:
     from wan_cli.request import normalize_base_url
     from wan_cli.settings import require_api_key, resolve_settings
 
-    out = set_output(Output(quiet=flags.quiet, verbose=flags.verbose, json_mode=flags.json_output))
+    out = set_output(Output(quiet=flags.quiet, verbose=flags.verbose))
     settings = resolve_settings(
         {
             "provider": "dashscope",
@@ -521,7 +521,7 @@ def task_list(flags: TaskFlags, limit: int | None = 20) -> ExitCode:
     from wan_cli.history import format_time, history_path, open_existing
     from wan_cli.output import Output, sanitize, set_output
 
-    out = set_output(Output(quiet=flags.quiet, verbose=flags.verbose, json_mode=flags.json_output))
+    out = set_output(Output(quiet=flags.quiet, verbose=flags.verbose))
     store = open_existing(history_path(), warn=out.warn) if not flags.no_history else None
     rows: list[RunRow] = []
     if store is not None:
