@@ -476,3 +476,43 @@ def test_set_validates_before_writing(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="profile name"):
         set_value(path, "bad name", "model", "m")
     assert not path.exists()
+
+
+# -- a base URL belongs to a provider ----------------------------------------------------------
+
+GATEWAY_PROXY = "https://my-gateway.example.com/v1"
+DASHSCOPE_INTL = "https://dashscope-intl.aliyuncs.com/api/v1"
+
+
+def test_provider_flag_over_a_stored_gateway_url_uses_the_dashscope_default() -> None:
+    config = make_config(default={"base-url": GATEWAY_PROXY})
+    settings = resolve({"provider": "dashscope"}, {}, config)
+    assert settings.base_url == DEFAULT_BASE_URLS["dashscope"]
+    assert any("is for provider gateway, not dashscope" in note for note in settings.notes)
+    # without the flag, the stored URL is the gateway's and is used
+    assert resolve({}, {}, config).base_url == GATEWAY_PROXY
+
+
+def test_a_profile_switching_provider_does_not_inherit_the_default_sections_url() -> None:
+    config = make_config(
+        default={"base-url": GATEWAY_PROXY},
+        profiles={
+            "ds": {"provider": "dashscope"},
+            "intl": {"provider": "dashscope", "base-url": DASHSCOPE_INTL},
+        },
+    )
+    assert resolve({"profile": "ds"}, {}, config).base_url == DEFAULT_BASE_URLS["dashscope"]
+    assert resolve({"profile": "intl"}, {}, config).base_url == DASHSCOPE_INTL
+
+
+def test_a_base_url_given_with_the_provider_is_always_used() -> None:
+    config = make_config(default={"base-url": GATEWAY_PROXY})
+    flags = {"provider": "dashscope", "base-url": DASHSCOPE_INTL}
+    assert resolve(flags, {}, config).base_url == DASHSCOPE_INTL
+    env = {"WAN_PROVIDER": "dashscope", "WAN_BASE_URL": DASHSCOPE_INTL}
+    assert resolve({}, env, config).base_url == DASHSCOPE_INTL
+    # WAN_BASE_URL meant for the gateway, with --provider dashscope on top: not used
+    assert (
+        resolve({"provider": "dashscope"}, {"WAN_BASE_URL": GATEWAY_PROXY}, config).base_url
+        == DEFAULT_BASE_URLS["dashscope"]
+    )

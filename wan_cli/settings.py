@@ -632,7 +632,7 @@ def resolve(
 
     provider = str(sources["provider"].value)
     _resolve_dashscope_key(sources, env, provider, notes)
-    _resolve_base_url(sources, flag_values, env, from_file, provider, notes)
+    _resolve_base_url(sources, flag_values, env, layers, provider, notes)
 
     def get(key: str) -> Any:
         return sources[key].value
@@ -677,31 +677,60 @@ def _resolve_base_url(
     sources: dict[str, Sourced],
     flag_values: Mapping[str, object],
     env: Mapping[str, str],
-    from_file: Callable[[str], Sourced | None],
+    layers: list[tuple[Mapping[str, object], str]],
     provider: str,
     notes: list[str],
 ) -> None:
+    """The base URL, which belongs to a provider: one set in a layer whose provider differs
+    from the one chosen above it (`--provider dashscope` over a stored gateway URL, a profile
+    switching provider under `[default]`'s URL) is passed over for the chosen provider's."""
     from urllib.parse import urlsplit
 
     key = "base-url"
-    stored = from_file(key)
-    env_raw = _env_value(env, ENV_VARS[key])
+    env_name = ENV_VARS[key]
+    # Layers from the most specific; each candidate is (Sourced, the provider of its layer).
+    candidates: list[tuple[Sourced, str]] = []
     if key in flag_values:
         value = _checked(key, flag_values[key], f"--{key}", UsageError)
-        chosen = Sourced(value, "flag", f"--{key}")
-    elif env_raw is not None:
-        value = _checked(key, env_raw, f"environment variable {ENV_VARS[key]}", ConfigError)
-        chosen = Sourced(value, "env", ENV_VARS[key])
-        if stored is not None:
-            notes.append(f"{ENV_VARS[key]} shadows the {key} stored in {stored.origin}")
-    elif stored is not None:
-        chosen = stored
-    else:
-        chosen = Sourced(DEFAULT_BASE_URLS[provider], "default", f"{BUILTIN} for {provider}")
+        candidates.append((Sourced(value, "flag", f"--{key}"), provider))
+    env_raw = _env_value(env, env_name)
+    if env_raw is not None:
+        value = _checked(key, env_raw, f"environment variable {env_name}", ConfigError)
+        candidates.append((Sourced(value, "env", env_name), _provider_from(env, layers, 0)))
+    for depth, (table, origin) in enumerate(layers):
+        if key in table:
+            stored = Sourced(table[key], "file", origin)
+            candidates.append((stored, _provider_from(None, layers, depth)))
+    chosen = Sourced(DEFAULT_BASE_URLS[provider], "default", f"{BUILTIN} for {provider}")
+    for candidate, meant_for in candidates:
+        if meant_for == provider:
+            chosen = candidate
+            break
+        notes.append(
+            f"{key} {display_value(key, candidate.value)} from {candidate.origin} is for provider "
+            f"{meant_for}, not {provider}: not used (give --base-url to choose)"
+        )
+    if chosen.source in ("flag", "env"):
+        for shadowed, _ in candidates:
+            if shadowed.source == "file":
+                notes.append(f"{chosen.origin} shadows the {key} stored in {shadowed.origin}")
+                break
     sources[key] = chosen
     parts = urlsplit(str(chosen.value))
     if parts.scheme.lower() == "http" and (parts.hostname or "") not in _LOOPBACK:
         notes.append(f"base-url {chosen.value} is plain http: the API key would travel unencrypted")
+
+
+def _provider_from(
+    env: Mapping[str, str] | None, layers: list[tuple[Mapping[str, object], str]], depth: int
+) -> str:
+    """The provider as the layers from `depth` down (and `env`, if given) would choose it."""
+    if env is not None and (raw := _env_value(env, ENV_VARS["provider"])) is not None:
+        return str(_checked("provider", raw, "environment variable WAN_PROVIDER", ConfigError))
+    for table, _ in layers[depth:]:
+        if "provider" in table:
+            return str(table["provider"])
+    return str(_DEFAULTS["provider"])
 
 
 def resolve_settings(
