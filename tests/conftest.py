@@ -85,6 +85,10 @@ def isolated_env(
     for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
         monkeypatch.setenv(name, str(root / name.lower()))
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    # A guard: anything not on loopback goes to a proxy on a closed loopback port and fails at
+    # once, without a DNS lookup. Tests only ever talk to 127.0.0.1.
+    for name in ("HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
     _reset_output(monkeypatch)
     yield env
 

@@ -535,8 +535,9 @@ def test_every_example_command_runs(
         if stdin is None and _asks_for_the_key(argv):
             stdin = EXAMPLE_KEY + "\n"  # the hidden prompt's answer
         env = dict(example.env)
-        if argv[:1] == ["task"]:  # asks the (fake) service about a task: needs a key
+        if argv[:1] == ["task"]:  # asks the (fake) DashScope service about a task
             env.setdefault("WAN_API_KEY", EXAMPLE_KEY)
+            env.setdefault("WAN_PROVIDER", "dashscope")  # so WAN_BASE_URL is DashScope's
         result = run_cli(argv, input=stdin, env=env)
         assert result.exit_code == example.expected, (
             f"{example.where}: wan {shlex.join(argv)} exited {result.exit_code}, "

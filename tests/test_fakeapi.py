@@ -317,7 +317,9 @@ def test_other_formats_carry_magic_and_dimensions() -> None:
 def test_environment_is_isolated(isolated_env: IsolatedEnv) -> None:
     assert os.environ["WAN_CONFIG"] == str(isolated_env.config)
     assert os.environ["WAN_HISTORY"] == str(isolated_env.history)
-    assert "WAN_API_KEY" not in os.environ and "HTTPS_PROXY" not in os.environ
+    assert "WAN_API_KEY" not in os.environ
+    # the developer's proxies are replaced by a dead loopback one: nothing leaves the machine
+    assert os.environ["HTTPS_PROXY"] == os.environ["HTTP_PROXY"] == "http://127.0.0.1:9"
     assert os.environ["NO_PROXY"] == "127.0.0.1,localhost"
 
 
@@ -346,3 +348,12 @@ def test_client_leaving_mid_download_is_quiet(
     assert httpx.post(f"{fake_api.url}{GEN}").status_code == 200
     assert fake_api.errors == []
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_nothing_in_a_test_can_reach_past_loopback(run_cli: RunCli) -> None:
+    result = run_cli(
+        ["generate", "x", "--base-url", "https://example.com/v1", "--retries", "0"],
+        env={"WAN_API_KEY": "sk-test-0123456789abcdef"},
+    )
+    assert result.exit_code == 6  # refused by the dead loopback proxy, at once
+    assert "cannot reach" in result.stderr
