@@ -516,3 +516,22 @@ def test_a_base_url_given_with_the_provider_is_always_used() -> None:
         resolve({"provider": "dashscope"}, {"WAN_BASE_URL": GATEWAY_PROXY}, config).base_url
         == DEFAULT_BASE_URLS["dashscope"]
     )
+
+
+def test_a_stored_key_is_not_sent_to_another_provider() -> None:
+    config = make_config(
+        default={"provider": "gateway", "api-key": "sk-gatewaygateway01"},
+        profiles={"ds": {"provider": "dashscope"}},
+    )
+    switched = resolve({"provider": "dashscope"}, {}, config)
+    assert switched.api_key is None
+    assert any("is for provider gateway, not dashscope" in n for n in switched.notes)
+    with pytest.raises(AuthError) as refused:
+        require_api_key(switched)
+    assert "is for provider gateway" in (refused.value.hint or "")
+    assert resolve({"profile": "ds"}, {}, config).api_key is None
+    # DASHSCOPE_API_KEY then serves, and a key given by flag or env is always used
+    fallback = resolve({"provider": "dashscope"}, {"DASHSCOPE_API_KEY": KEY}, config)
+    assert fallback.api_key == KEY
+    assert resolve({"provider": "dashscope", "api_key": KEY}, {}, config).api_key == KEY
+    assert resolve({}, {}, config).api_key == "sk-gatewaygateway01"

@@ -631,6 +631,7 @@ def resolve(
             sources[key] = Sourced(_DEFAULTS[key], "default", BUILTIN)
 
     provider = str(sources["provider"].value)
+    _keep_stored_key_for_its_provider(sources, layers, provider, notes)
     _resolve_dashscope_key(sources, env, provider, notes)
     _resolve_base_url(sources, flag_values, env, layers, provider, notes)
 
@@ -656,6 +657,33 @@ def resolve(
         notes=tuple(notes),
         profile_source=profile_source,
     )
+
+
+def _keep_stored_key_for_its_provider(
+    sources: dict[str, Sourced],
+    layers: list[tuple[Mapping[str, object], str]],
+    provider: str,
+    notes: list[str],
+) -> None:
+    """A stored key belongs to the provider of its layer: a gateway key is never sent to
+    DashScope because a flag or a profile switched provider above it (the key would be refused,
+    and would have travelled to a host it is not for). Keys given by flag or env are used."""
+    if sources["api-key"].source != "file":
+        return
+    for depth, (table, origin) in enumerate(layers):
+        if "api-key" not in table:
+            continue
+        # Only a provider stored with (or under) the key says whom it is for.
+        stored = [layer["provider"] for layer, _ in layers[depth:] if "provider" in layer]
+        meant_for = str(stored[0]) if stored else provider
+        if meant_for == provider:
+            sources["api-key"] = Sourced(table["api-key"], "file", origin)
+            return
+        notes.append(
+            f"the api-key stored in {origin} is for provider {meant_for}, not {provider}: "
+            "not used"
+        )
+    sources["api-key"] = Sourced(None, "default", BUILTIN)
 
 
 def _resolve_dashscope_key(
@@ -750,4 +778,7 @@ def require_api_key(settings: Settings) -> str:
     if settings.api_key:
         return settings.api_key
     hint = "or set DASHSCOPE_API_KEY" if settings.provider == "dashscope" else None
+    skipped = [note for note in settings.notes if note.startswith("the api-key stored in")]
+    if skipped:
+        hint = f"{skipped[0]}; store one for {settings.provider} in the profile you use"
     raise AuthError("no API key: run `wan config set api-key` or set WAN_API_KEY", hint=hint)
