@@ -680,8 +680,7 @@ def _keep_stored_key_for_its_provider(
             sources["api-key"] = Sourced(table["api-key"], "file", origin)
             return
         notes.append(
-            f"the api-key stored in {origin} is for provider {meant_for}, not {provider}: "
-            "not used"
+            f"the api-key stored in {origin} is for provider {meant_for}, not {provider}: not used"
         )
     sources["api-key"] = Sourced(None, "default", BUILTIN)
 
