@@ -12,6 +12,8 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import IsolatedEnv, RunCli, SpawnWan
 from tests.fakeapi import FakeAPI, Reply, png_bytes, sse_chunk
 from wan_cli.batch.manifest import MANIFEST_NAME
@@ -295,6 +297,32 @@ def test_auth_failure_stops_the_batch_and_wins_the_exit_code(
         "not_started",
     ]
     assert KEY not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        Reply.json({"code": "Throttling.AllocationQuota", "message": "quota"}, status=429),
+        Reply.json({"code": "Arrearage", "message": "unpaid bills"}, status=400),
+    ],
+    ids=["quota", "billing"],
+)
+def test_a_quota_or_billing_error_stops_the_batch(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path, refusal: Reply
+) -> None:
+    fake_api.add(API, inline(), refusal)
+    source = prompts_file(tmp_path, ["a", "b", "c", "d"])
+    result = run_cli(batch_args(fake_api, source, tmp_path / "o", "-j", "1", "--json"), env=ENV)
+    assert result.exit_code == 5
+    assert len(fake_api.requests_to(API)) == 2  # the other lines would be refused the same way
+    assert "no further line is sent" in result.stderr
+    document = json.loads(result.stdout)
+    assert [line["status"] for line in document["lines"]] == [
+        "done",
+        "failed",
+        "not_started",
+        "not_started",
+    ]
 
 
 # -- names, directories, stdin ------------------------------------------------------------------

@@ -47,6 +47,7 @@ class LineOutcome:
     error: str | None = None
     history_id: int | None = None
     elapsed_s: float = 0.0
+    error_code: str | None = None  # the service's code, e.g. Throttling.AllocationQuota
 
     @property
     def status(self) -> str:
@@ -70,6 +71,7 @@ def outcome_of(item: BatchItem, result: RunOutcome, elapsed_s: float) -> LineOut
         error=error.message if error is not None else None,
         history_id=record.history_id,
         elapsed_s=elapsed_s,
+        error_code=error.code if error is not None else None,
     )
 
 

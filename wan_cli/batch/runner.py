@@ -1,6 +1,7 @@
 """Step 5, run: N worker threads take the planned lines; each line is an ordinary run
 (`run.consume_events` + `run.settle`: history, downloads, provenance) whose outcome goes to the
-manifest, the progress view and stdout as soon as it ends. Ctrl-C and auth failures stop it."""
+manifest, the progress view and stdout as soon as it ends. Ctrl-C, auth failures and quota or
+billing errors stop it."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 from wan_cli.batch.outcome import BatchReport, LineOutcome, manifest_record, outcome_of
 from wan_cli.batch.pacing import BatchPacer
 from wan_cli.batch.views import BatchProgress, Tally
-from wan_cli.errors import ExitCode, WanError
+from wan_cli.errors import QUOTA_CODES, ExitCode, WanError
 from wan_cli.output import Output
 from wan_cli.render import QuietView
 
@@ -71,6 +72,7 @@ def run_line(
             error.exit_code,
             error=error.message,
             elapsed_s=time.monotonic() - started,
+            error_code=error.code,
         )
     except Exception as error:  # a bug in one line must not take the others down
         if os.environ.get("WAN_DEBUG"):
@@ -83,6 +85,15 @@ def run_line(
             error=f"internal error: {type(error).__name__}: {error}",
             elapsed_s=time.monotonic() - started,
         )
+
+
+def _stops_the_batch(outcome: LineOutcome) -> str | None:
+    """Why no further line should be sent after this one, if that is so."""
+    if outcome.code == ExitCode.AUTH:
+        return "authentication failed"
+    if outcome.error_code in QUOTA_CODES:
+        return f"quota or billing ({outcome.error_code})"
+    return None
 
 
 @dataclass
@@ -164,9 +175,10 @@ def run_batch(
                         shared.manifest_error = str(error.strerror or error)
                         progress.note(f"warning: the manifest could not be written: {error}")
             with shared.lock:
-                if outcome.code == ExitCode.AUTH and not stop.is_set():
+                if not stop.is_set() and (why := _stops_the_batch(outcome)) is not None:
+                    # Every other line would be refused the same way (and counted).
                     stop.set()
-                    progress.note("authentication failed: no further line is sent")
+                    progress.note(f"{why}: no further line is sent")
                 shared.outcomes.append(outcome)
                 tally = shared.tally()
                 # Under the lock: stdout lines and progress lines stay in finishing order.
