@@ -192,6 +192,7 @@ def batch(
 
     Exit code: 0 if every line succeeded, else the most severe that occurred, in this order:
     130, 3 (auth), 7 (not saved), 5 (rate limited), 6 (unavailable), 1, 4 (rejected), 2.
+    An auth, quota or billing failure stops further lines from being sent.
 
     Examples:
 
