@@ -547,3 +547,32 @@ def test_a_closed_stdout_is_not_reported_as_a_bug(
     assert process.returncode == 1
     assert "internal error" not in stderr and "Traceback" not in stderr
     assert len(saved_files(tmp_path)) == 1  # the image itself was saved
+
+
+def test_provenance_holds_the_whole_answer_even_text_after_the_image(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path
+) -> None:
+    from wan_cli.provenance import read_png_text
+
+    url = fake_api.image_url("p.png")
+    fake_api.add(
+        API,
+        Reply.sse(
+            [
+                sse_chunk(text="Before. "),
+                sse_chunk(image=url),
+                sse_chunk(text="After the image."),
+                sse_chunk(text="", finish="stop"),
+            ],
+            stall_after_events=2,  # the image is downloaded before the rest of the text comes
+            stall=0.3,
+        ),
+    )
+    result = run_cli(args(fake_api, tmp_path), env=ENV)
+    assert result.exit_code == 0, result.stderr
+    image = Path(result.stdout.strip())
+    sidecar = json.loads(Path(f"{image}.json").read_text())
+    assert sidecar["text"] == "Before. After the image."
+    assert sidecar["usage"]["output_tokens"] == 4  # the final, cumulative usage
+    embedded = json.loads(read_png_text(image)["wan"])
+    assert embedded["text"] == "Before. After the image."

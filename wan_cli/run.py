@@ -135,6 +135,12 @@ class Pacer(Protocol):
 EventSource = Callable[["View"], AbstractContextManager[Iterator[Event]]]
 
 
+def _already_set() -> threading.Event:
+    event = threading.Event()
+    event.set()
+    return event
+
+
 @dataclass
 class RunRecord:
     """What the run has learned so far (mutated only by the main thread)."""
@@ -149,6 +155,10 @@ class RunRecord:
     error: WanError | None = None
     task_id: str | None = None
     history_id: int | None = None
+    # Set once the answer is over (ended, failed or cut): provenance waits for it, so each
+    # image records the run's whole text and final usage. Set from the start for a record
+    # that is not fed by a live answer (history download, a finished task).
+    answer_over: threading.Event = field(default_factory=_already_set, repr=False)
 
     @property
     def full_text(self) -> str:
@@ -290,6 +300,7 @@ def consume_events(
         download_client = make_download_client(config.timeout)
         abort_downloads = abortable(download_client)
     record.history_id = _history_start(config, job, record)
+    record.answer_over.clear()
     try:
         with source(view) as events:
             for event in events:
@@ -304,11 +315,13 @@ def consume_events(
             else:
                 if record.error is None:
                     record.error = ServiceUnavailable("the answer ended without its final part")
+        record.answer_over.set()
         if futures:
             view.waiting("saving images")
         if _collect(futures, record, cancel, abort_downloads):
             raise KeyboardInterrupt
     except KeyboardInterrupt:
+        record.answer_over.set()
         cancel.set()
         abort_downloads()
         _collect(futures, record, cancel, abort_downloads)
@@ -316,12 +329,15 @@ def consume_events(
             "interrupted", hint="partial files were removed; image URLs are listed above"
         )
     except WanError as error:
+        record.answer_over.set()
         record.error = error
         _collect(futures, record, cancel, abort_downloads)
     except Exception as error:  # the transport broke mid-answer (httpx errors and the like)
+        record.answer_over.set()
         record.error = _transport_failure(error, record)
         _collect(futures, record, cancel, abort_downloads)
     finally:
+        record.answer_over.set()
         pool.shutdown(wait=True)
         if own_client:
             download_client.close()
@@ -521,6 +537,7 @@ def _png_embedder(
     def embed(path: Path, mime: str) -> None:
         from wan_cli.provenance import make_png_embedder, png_text_entries
 
+        record.answer_over.wait()  # the image is downloaded; its provenance wants the whole run
         meta = _metadata(record, config, job, image)
         make_png_embedder(png_text_entries(meta))(path, mime)
 
