@@ -539,3 +539,14 @@ def test_prepared_request_repr_has_no_base64(images: dict[str, tuple[str, bytes]
 def test_import_does_not_pull_httpx() -> None:
     code = "import sys, wan_cli.request; assert 'httpx' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_body_bytes_with_large_inline_images_is_exactly_the_json(tmp_path: Path) -> None:
+    import json
+
+    big = tmp_path / "big.png"
+    big.write_bytes(png(300, 300) + b"\0" * 200_000)  # trailing bytes: still a PNG
+    inputs = GenerateInputs(mode="edit", prompt='say "hi" — 秋天\n', refs=(str(big), str(big)))
+    req = build_request(inputs)
+    expected = json.dumps(req.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    assert bytes(req.body_bytes()) == expected

@@ -182,7 +182,7 @@ def open_answer(
         sleep(delay)
 
 
-def _slices(body: bytes, size: int = 1 << 20) -> Iterator[bytes]:
+def _slices(body: bytes | bytearray, size: int = 1 << 20) -> Iterator[bytes]:
     """The body in 1 MB views: httpcore copies the unsent rest of a bytes body after every
     write, which doubles a 50 MB body of reference images; views of it are never copied."""
     view = memoryview(body)
