@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from wan_cli.errors import Interrupted
 
 if TYPE_CHECKING:
-    import socket
-
     import httpx
 
 
@@ -69,13 +67,11 @@ class BatchPacer:
         limiter: RateLimiter | None = None,
         timeout: float = 60.0,
     ) -> None:
-        import weakref
-
         self.cancel = cancel
         self.limiter = limiter or RateLimiter(cancel)
         self._timeout = timeout
         self._lock = threading.Lock()
-        self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+        self._aborts: list[Callable[[], None]] = []  # one per client (download.abortable)
         self._api: httpx.Client | None = None
         self._download: httpx.Client | None = None
 
@@ -113,45 +109,20 @@ class BatchPacer:
             client.close()
 
     def _watch(self, client: httpx.Client) -> httpx.Client:
-        """Learn the socket of every connection `client` opens (httpcore's trace extension)."""
+        """Make `client`'s reads abortable by `abort` (called with the lock held)."""
+        from wan_cli.download import abortable
 
-        def trace(name: str, info: Mapping[str, Any]) -> None:
-            # TCP, then TLS: wrapping the socket for https detaches the plain one, whose
-            # shutdown would then do nothing. ("proxy.start_tls" through an HTTPS_PROXY.)
-            if name.endswith((".connect_tcp.complete", ".start_tls.complete")):
-                stream = info.get("return_value")
-                sock = stream.get_extra_info("socket") if stream is not None else None
-                if sock is not None:
-                    self._track(sock)
-
-        def add_trace(request: httpx.Request) -> None:
-            request.extensions = {**request.extensions, "trace": trace}
-
-        hooks = client.event_hooks
-        hooks["request"] = [*hooks.get("request", []), add_trace]
-        client.event_hooks = hooks
+        abort = abortable(client)
+        if self.cancel.is_set():
+            abort()  # cancelled already: whatever it opens is shut at once
+        self._aborts.append(abort)
         return client
-
-    def _track(self, sock: socket.socket) -> None:
-        with self._lock:
-            if self.cancel.is_set():
-                _shutdown(sock)
-            else:
-                self._sockets.add(sock)
 
     def abort(self) -> None:
         """Cancel the batch: nobody sends again, reads in flight fail at once."""
         self.cancel.set()
         self.limiter.wake()
         with self._lock:
-            sockets = list(self._sockets)
-        for sock in sockets:
-            _shutdown(sock)
-
-
-def _shutdown(sock: socket.socket) -> None:
-    import contextlib
-    import socket as socket_module
-
-    with contextlib.suppress(OSError):  # already closed: nothing to abort
-        sock.shutdown(socket_module.SHUT_RDWR)
+            aborts = list(self._aborts)
+        for abort in aborts:
+            abort()
