@@ -36,6 +36,23 @@ def printable_url(url: str) -> str:
     return re.sub(r"[\x00-\x1f\x7f-\x9f]", lambda match: quote(match.group(0)), url)
 
 
+def ask_yes_no(question: str, stdin: TextIO, stderr: TextIO, *, if_interrupted: str) -> bool:
+    """A yes/no question on the terminal (stderr; stdout carries only results), answered on
+    stdin. No is the default, and end of input (Ctrl-D) is no; Ctrl-C is `Interrupted`
+    (exit 130) with the message `if_interrupted`. Not `typer.confirm`: it writes to stdout and
+    turns Ctrl-D and Ctrl-C into exit 1."""
+    stderr.write(f"{question} [y/N] ")
+    stderr.flush()
+    try:
+        answer = stdin.readline()
+    except KeyboardInterrupt:
+        stderr.write("\n")
+        from wan_cli.errors import Interrupted
+
+        raise Interrupted(if_interrupted) from None
+    return answer.strip().lower() in ("y", "yes")
+
+
 def escape_markup(text: str) -> str:
     """Sanitize and escape rich markup, so `[bold]` in service text stays literal."""
     from rich.markup import escape

@@ -29,7 +29,7 @@ from wan_cli.batch.runner import run_batch
 from wan_cli.batch.views import make_progress
 from wan_cli.errors import ExitCode, Interrupted, UsageError
 from wan_cli.generation import command_settings, output_dir_of, run_config
-from wan_cli.output import Output, is_terminal, printable_url, set_output
+from wan_cli.output import Output, ask_yes_no, is_terminal, printable_url, set_output
 
 if TYPE_CHECKING:
     from wan_cli.settings import Settings
@@ -70,7 +70,9 @@ def _execute(args: Mapping[str, Any], stdin: TextIO, out: Output) -> ExitCode:
     )
     interactive = is_terminal(stdin) and is_terminal(out.stderr)
     asked = needs_confirmation(plan, yes=bool(args.get("yes")), interactive=interactive)
-    if asked and not ask(question, stdin, out.stderr):
+    if asked and not ask_yes_no(
+        question, stdin, out.stderr, if_interrupted="interrupted: nothing was sent"
+    ):
         raise UsageError("not confirmed: nothing was sent", hint="--yes skips the question")
 
     from wan_cli.naming import writable_directory
@@ -203,19 +205,6 @@ def read_source(source: str, stdin: TextIO) -> tuple[str, Path]:
         raise UsageError(
             f"cannot read the batch file {source}: {error.strerror or error}"
         ) from None
-
-
-def ask(question: str, stdin: TextIO, stderr: TextIO) -> bool:
-    """A yes/no question on the terminal (stderr), answered on stdin; no is the default.
-    Stdout is left alone: it carries only results."""
-    stderr.write(f"{question} [y/N] ")
-    stderr.flush()
-    try:
-        answer = stdin.readline()  # "" at end of input: no
-    except KeyboardInterrupt:
-        stderr.write("\n")
-        raise Interrupted("interrupted: nothing was sent") from None
-    return answer.strip().lower() in ("y", "yes")
 
 
 def _print_dry_run(plan: BatchPlan, out: Output) -> None:

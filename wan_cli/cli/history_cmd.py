@@ -476,7 +476,12 @@ def clear(
                     f"refusing to delete {what} without confirmation",
                     hint="pass --yes to clear history from a script",
                 )
-            if not _confirm(f"Delete {what} from history?", out):
+            from wan_cli.output import ask_yes_no
+
+            question = f"Delete {what} from history?"
+            if not ask_yes_no(
+                question, sys.stdin, out.stderr, if_interrupted="interrupted: nothing deleted"
+            ):
                 out.info("nothing deleted")
                 return
         deleted = store.delete_runs(before=cutoff)
@@ -484,21 +489,6 @@ def clear(
 
 
 # -- helpers --------------------------------------------------------------------------------
-
-
-def _confirm(question: str, out: Output) -> bool:
-    """Yes/no on the terminal, no by default and at end of input. Not `typer.confirm`: it
-    writes to stdout (results only) and turns Ctrl-D and Ctrl-C into exit 1."""
-    from wan_cli.errors import Interrupted
-
-    try:
-        out.stderr.write(f"{question} [y/N] ")
-        out.stderr.flush()
-        answer = sys.stdin.readline()
-    except KeyboardInterrupt:
-        out.stderr.write("\n")
-        raise Interrupted("interrupted: nothing deleted") from None
-    return answer.strip().lower() in ("y", "yes")
 
 
 def _output() -> Output:
