@@ -44,6 +44,11 @@ class View(Protocol):
     def close(self) -> None: ...
 
 
+def retry_message(attempt: int, delay: float, why: str) -> str:
+    """What people are told before a request is sent again (`attempt` is the one that failed)."""
+    return f"{why}; retrying in {delay:.1f} s (attempt {attempt + 1})"
+
+
 def usage_line(usage: Usage | None) -> str | None:
     if usage is None:
         return None
@@ -111,7 +116,7 @@ class PlainView:
         self._out.info(what)
 
     def retrying(self, attempt: int, delay: float, why: str) -> None:
-        self._out.warn(f"{why}; retrying in {delay:.1f} s (attempt {attempt + 1})")
+        self._out.warn(retry_message(attempt, delay, why))
 
     def text(self, fragment: str) -> None:
         if "\n" not in fragment:  # most fragments: no line ends here
@@ -240,8 +245,7 @@ class LiveView:
     def retrying(self, attempt: int, delay: float, why: str) -> None:
         with self._lock:
             self._console.print(
-                f"[yellow]{escape_markup(why)}; retrying in {delay:.1f} s "
-                f"(attempt {attempt + 1})[/yellow]"
+                f"[yellow]{escape_markup(retry_message(attempt, delay, why))}[/yellow]"
             )
 
     def text(self, fragment: str) -> None:

@@ -268,7 +268,9 @@ def task_status(flags: TaskFlags, task_id: str) -> ExitCode:
 
 def _warn_retry(out: Output) -> RetryHook:
     def warn(attempt: int, delay: float, why: str) -> None:
-        out.warn(f"{why}; retrying in {delay:.1f} s (attempt {attempt + 1})")
+        from wan_cli.render import retry_message
+
+        out.warn(retry_message(attempt, delay, why))
 
     return warn
 
