@@ -100,8 +100,8 @@ def run() -> list[Figure]:
 
 def child(url: str, size: int, directory: Path) -> None:
     """Save `url` as `wan` would and print a JSON report (run in a fresh process)."""
-    from wan_cli.download import download_image, make_download_client
-    from wan_cli.provenance import make_png_embedder
+    from wan_cli.files.download import download_image, make_download_client
+    from wan_cli.files.provenance import make_png_embedder
 
     client = make_download_client(timeout=120.0, proxy_env_ok=False)
     finalize = make_png_embedder({"prompt": "benchmark", "model": "wan2.6-image"})

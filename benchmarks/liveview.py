@@ -35,10 +35,10 @@ def count_live_writes(chunks: list[bytes]) -> tuple[int, float, int]:
     """(terminal writes, seconds taken, the most writes allowed) for the stream in `chunks`
     through a `LiveView` on a counting terminal."""
     from benchmarks.stream import show
-    from wan_cli.events import events_from_sse
-    from wan_cli.output import Output
-    from wan_cli.render import LiveView
-    from wan_cli.sse import iter_sse
+    from wan_cli.api.events import events_from_sse
+    from wan_cli.api.sse import iter_sse
+    from wan_cli.ui.output import Output
+    from wan_cli.ui.render import LiveView
 
     terminal = CountingTerminal()
     out = Output(stdout=io.StringIO(), stderr=terminal, fancy=True)

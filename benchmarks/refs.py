@@ -43,7 +43,7 @@ def write_reference(path: Path, size: int) -> None:
 
 def measure() -> dict[str, dict[str, object]]:
     from tests.fakeapi import FakeAPI, Reply
-    from wan_cli.refs import MAX_REF_BYTES
+    from wan_cli.files.refs import MAX_REF_BYTES
 
     results: dict[str, dict[str, object]] = {}
     with tempfile.TemporaryDirectory(prefix="wan-bench-") as tmp, FakeAPI() as server:
@@ -97,8 +97,8 @@ def run() -> list[Figure]:
 
 def child(mode: str, base_url: str, paths: list[str]) -> None:
     """Build (and with mode "send", send) the request; print a JSON report."""
-    from wan_cli.client import RetryPolicy, make_api_client, open_answer
-    from wan_cli.request import GenerateInputs, build_request
+    from wan_cli.api.client import RetryPolicy, make_api_client, open_answer
+    from wan_cli.api.request import GenerateInputs, build_request
 
     inputs = GenerateInputs(
         mode="edit",

@@ -24,11 +24,11 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from benchmarks.measure import Figure, median, ms
-from wan_cli.events import Event, ImageRef, TextDelta, events_from_sse
-from wan_cli.sse import iter_sse
+from wan_cli.api.events import Event, ImageRef, TextDelta, events_from_sse
+from wan_cli.api.sse import iter_sse
 
 if TYPE_CHECKING:
-    from wan_cli.render import View
+    from wan_cli.ui.render import View
 
 SECTION = "stream"
 EVENTS = 10_000
@@ -108,8 +108,8 @@ def show(events: Iterable[Event], view: View) -> int:
 
 
 def translate_and_render(chunks: list[bytes]) -> int:
-    from wan_cli.output import Output
-    from wan_cli.render import PlainView
+    from wan_cli.ui.output import Output
+    from wan_cli.ui.render import PlainView
 
     with open(os.devnull, "w", encoding="utf-8") as sink:
         view = PlainView(Output(stdout=sink, stderr=sink, fancy=False))

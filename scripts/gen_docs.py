@@ -181,7 +181,7 @@ SETTINGS_COMMANDS = ("wan generate", "wan edit")
 
 def settings_options() -> dict[str, str]:
     """Parameter name → setting key, for the options of SETTINGS_COMMANDS."""
-    from wan_cli.generation import SETTING_FLAGS
+    from wan_cli.run.assemble import SETTING_FLAGS
 
     mapping = {name: name.replace("_", "-") for name in SETTING_FLAGS}
     # Also read by `generation.execute`: size falls back to the setting; the two switches
@@ -192,7 +192,7 @@ def settings_options() -> dict[str, str]:
 
 def _option_defaults() -> dict[tuple[str, str], str]:
     """Defaults of generate/edit options that are not settings, from the constants in use."""
-    from wan_cli.request import DEFAULT_MAX_IMAGES, DEFAULT_N
+    from wan_cli.api.request import DEFAULT_MAX_IMAGES, DEFAULT_N
 
     defaults = {
         ("wan generate", "max_images"): str(DEFAULT_MAX_IMAGES),

@@ -95,10 +95,10 @@ def isolated_env(
 
 def _reset_output(monkeypatch: pytest.MonkeyPatch) -> None:
     """Forget the process-wide output sink so the next one binds to the current streams."""
-    import wan_cli.output
+    import wan_cli.ui.output
 
     # output.py has set_output(Output) but no reset; setting the private slot is the only way.
-    monkeypatch.setattr(wan_cli.output, "_current", None)
+    monkeypatch.setattr(wan_cli.ui.output, "_current", None)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakeapi import png_bytes
+from wan_cli.api.request import GenerateInputs
 from wan_cli.batch.items import BatchItem, LineDefaults, line_inputs, prepare_items
 from wan_cli.batch.manifest import ManifestRecord, ManifestWriter, read_manifest
 from wan_cli.batch.outcome import SEVERITY, most_severe
@@ -28,7 +29,6 @@ from wan_cli.batch.plan import (
 )
 from wan_cli.batch.views import Tally
 from wan_cli.errors import ExitCode, Interrupted, UsageError
-from wan_cli.request import GenerateInputs
 
 # -- parse ---------------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-import wan_cli.output
+import wan_cli.ui.output
 from tests.conftest import RunCli
 from wan_cli.cli.app import app
 from wan_cli.settings import KEYS
@@ -37,7 +37,7 @@ def invoke(monkeypatch: pytest.MonkeyPatch, config_file: Path) -> Invoke:
 
     def run(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
         # The output sink binds sys.stdout/stderr when first used: let it bind the runner's.
-        monkeypatch.setattr(wan_cli.output, "_current", None)
+        monkeypatch.setattr(wan_cli.ui.output, "_current", None)
         return runner.invoke(app, list(args), input=input, env=env)
 
     return run

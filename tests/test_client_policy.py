@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import email.utils
 
-from wan_cli.client import RetryPolicy, backoff_delay, parse_retry_after
+from wan_cli.api.client import RetryPolicy, backoff_delay, parse_retry_after
 
 
 def test_backoff_doubles_from_half_a_second_and_caps_at_eight() -> None:

@@ -145,7 +145,7 @@ def _bash_complete(
 def test_bash_loads_the_script_and_completes_commands_options_and_values(
     isolated_env: IsolatedEnv,
 ) -> None:
-    from wan_cli.request import RECOMMENDED_SIZES
+    from wan_cli.api.request import RECOMMENDED_SIZES
     from wan_cli.settings import KEYS
 
     isolated_env.config.write_text(
@@ -284,8 +284,8 @@ def test_zsh_and_fish_protocol_answers() -> None:
 
 
 def test_sizes_per_mode_come_from_the_request_rules() -> None:
-    from wan_cli.completion_values import complete_edit_size, complete_generate_size
-    from wan_cli.request import RECOMMENDED_SIZES, parse_size
+    from wan_cli.api.request import RECOMMENDED_SIZES, parse_size
+    from wan_cli.cli.completion_values import complete_edit_size, complete_generate_size
 
     for mode, complete in (("generate", complete_generate_size), ("edit", complete_edit_size)):
         offered = [value for value, _ in complete("")]
@@ -298,7 +298,7 @@ def test_sizes_per_mode_come_from_the_request_rules() -> None:
 
 
 def test_profiles_come_from_the_config_file(isolated_env: IsolatedEnv) -> None:
-    from wan_cli.completion_values import complete_profile, profile_names
+    from wan_cli.cli.completion_values import complete_profile, profile_names
 
     assert profile_names() == ["default"]  # no file yet
     isolated_env.config.write_text("[profiles.zeta]\n[profiles.alpha]\n")
@@ -307,7 +307,7 @@ def test_profiles_come_from_the_config_file(isolated_env: IsolatedEnv) -> None:
 
 
 def test_a_broken_config_file_never_breaks_completion(isolated_env: IsolatedEnv) -> None:
-    from wan_cli.completion_values import profile_names
+    from wan_cli.cli.completion_values import profile_names
 
     isolated_env.config.write_text("this is [not toml")
     assert profile_names() == ["default"]
@@ -316,8 +316,8 @@ def test_a_broken_config_file_never_breaks_completion(isolated_env: IsolatedEnv)
 
 
 def test_config_keys_and_values() -> None:
-    from wan_cli.completion_values import complete_config_key, config_values
-    from wan_cli.request import RECOMMENDED_SIZES, parse_size
+    from wan_cli.api.request import RECOMMENDED_SIZES, parse_size
+    from wan_cli.cli.completion_values import complete_config_key, config_values
     from wan_cli.settings import KEYS, parse_value
 
     assert [v for v, _ in complete_config_key("")] == list(KEYS)
@@ -338,7 +338,7 @@ def test_completion_stays_cheap() -> None:
         " COMP_CWORD='3')\n"
         "from wan_cli.__main__ import main\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "from wan_cli.completion_values import complete_config_key, complete_profile\n"
+        "from wan_cli.cli.completion_values import complete_config_key, complete_profile\n"
         "complete_profile(''); complete_config_key('')\n"
         "heavy = [m for m in ('httpx', 'rich', 'sqlite3', 'pydantic') if m in sys.modules]\n"
         "print('HEAVY', heavy, file=sys.stderr)\n"

@@ -227,7 +227,7 @@ def test_every_error_class_and_service_code_is_explained() -> None:
 
 
 def test_provider_page_states_the_enforced_limits() -> None:
-    from wan_cli import request
+    from wan_cli.api import request
 
     providers = _read(DOCS / "providers.md")
     for sizes in request.RECOMMENDED_SIZES.values():
@@ -398,7 +398,7 @@ def _prepare_files(argv: list[str], cwd: Path) -> None:
 
 def _generated_images(folder: Path) -> None:
     """One image with its provenance sidecar, as `wan generate` leaves them."""
-    from wan_cli.provenance import build_metadata, write_sidecar
+    from wan_cli.files.provenance import build_metadata, write_sidecar
 
     folder.mkdir(parents=True, exist_ok=True)
     image = folder / "a-red-fox-20260101-120000-1.png"

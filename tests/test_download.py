@@ -14,7 +14,7 @@ import pytest
 
 from tests.fakeapi import FakeAPI, Reply, bmp_bytes, jpeg_bytes, png_bytes, webp_bytes
 from wan_cli import __version__
-from wan_cli.download import (
+from wan_cli.files.download import (
     SavedImage,
     download_image,
     make_download_client,
@@ -22,7 +22,7 @@ from wan_cli.download import (
     sniff_mime,
     url_problem,
 )
-from wan_cli.provenance import make_png_embedder, read_png_text
+from wan_cli.files.provenance import make_png_embedder, read_png_text
 
 STEM = "a-cat-20250102-030405-1"
 GIF = b"GIF89a" + b"\x05\x00\x03\x00" + b"\x00" * 20

@@ -14,7 +14,7 @@ def _explode(*_: object, **__: object) -> str:
 
 def test_a_bug_is_one_line_and_exit_1(run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> None:
     # The boundary is what is under test, so the bug is planted in the code it guards.
-    monkeypatch.setattr("wan_cli.generation.read_prompt", _explode)
+    monkeypatch.setattr("wan_cli.run.assemble.read_prompt", _explode)
     result = run_cli(["generate", "cat", "--dry-run"])
     assert result.exit_code == 1
     assert "internal error: RuntimeError: boom" in result.stderr
@@ -26,7 +26,7 @@ def test_a_bug_is_one_line_and_exit_1(run_cli: RunCli, monkeypatch: pytest.Monke
 def test_wan_debug_lets_the_traceback_through(
     run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("wan_cli.generation.read_prompt", _explode)
+    monkeypatch.setattr("wan_cli.run.assemble.read_prompt", _explode)
     result = run_cli(["generate", "cat", "--dry-run"], env={"WAN_DEBUG": "1"})
     assert result.exit_code == 1
     assert isinstance(result.exception, RuntimeError)

@@ -1,5 +1,5 @@
-"""Unit tests for wan_cli.sse and wan_cli.events: every answer shape in, typed events out (no
-network)."""
+"""Unit tests for wan_cli.api.sse and wan_cli.api.events: every answer shape in, typed events out
+(no network)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ from typing import TypeVar
 
 import pytest
 
-from wan_cli.errors import ApiRejected, AuthError, ServiceUnavailable, error_from_api
-from wan_cli.events import (
+from wan_cli.api.events import (
     ApiError,
     Done,
     Event,
@@ -30,7 +29,8 @@ from wan_cli.events import (
     looks_like_image_link,
     usage_from,
 )
-from wan_cli.sse import SSEMessage, iter_sse
+from wan_cli.api.sse import SSEMessage, iter_sse
+from wan_cli.errors import ApiRejected, AuthError, ServiceUnavailable, error_from_api
 
 T = TypeVar("T")
 ANSWERS = Path(__file__).parent / "data" / "answers"
@@ -764,7 +764,7 @@ def test_sse_message_is_a_plain_value() -> None:
 
 def test_importing_events_does_not_import_httpx() -> None:
     code = (
-        "import sys, wan_cli.sse, wan_cli.events; "
+        "import sys, wan_cli.api.sse, wan_cli.api.events; "
         "assert 'httpx' not in sys.modules, 'httpx imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import IsolatedEnv, RunCli, RunWan
-from wan_cli.gallery import (
+from wan_cli.files.provenance import build_metadata, embed_png_text, png_text_entries, write_sidecar
+from wan_cli.ui.gallery import (
     GENERATOR_MARK,
     Picture,
     Run,
@@ -28,8 +29,7 @@ from wan_cli.gallery import (
     render_html,
     runs_from_directory,
 )
-from wan_cli.preview import Pixels, encode_png
-from wan_cli.provenance import build_metadata, embed_png_text, png_text_entries, write_sidecar
+from wan_cli.ui.preview import Pixels, encode_png
 
 EVIL_PROMPT = "a \"cat\" <script>alert('x')</script> & <img src=x onerror=alert(1)> dog"
 EVIL_TEXT = "Step 1: <b>mix</b> & stir\n</div><script>steal()</script>\nStep 2: bake at 180°C"

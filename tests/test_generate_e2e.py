@@ -457,7 +457,7 @@ def test_second_run_never_overwrites(fake_api: FakeAPI, run_cli: RunCli, tmp_pat
 def test_provenance_sidecar_and_png_text(
     fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path
 ) -> None:
-    from wan_cli.provenance import read_png_text
+    from wan_cli.files.provenance import read_png_text
 
     fake_api.add(API, _ok_stream(fake_api))
     result = run_cli(args(fake_api, tmp_path, "--seed", "7"), env=ENV)
@@ -552,7 +552,7 @@ def test_a_closed_stdout_is_not_reported_as_a_bug(
 def test_provenance_holds_the_whole_answer_even_text_after_the_image(
     fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path
 ) -> None:
-    from wan_cli.provenance import read_png_text
+    from wan_cli.files.provenance import read_png_text
 
     url = fake_api.image_url("p.png")
     fake_api.add(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from wan_cli.naming import check_stem, claim_path, ext_for_mime, image_stem, slugify
+from wan_cli.files.naming import check_stem, claim_path, ext_for_mime, image_stem, slugify
 
 
 @pytest.mark.parametrize(

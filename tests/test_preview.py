@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from wan_cli.errors import UsageError
-from wan_cli.output import Output
-from wan_cli.preview import (
+from wan_cli.ui.output import Output
+from wan_cli.ui.preview import (
     COMPRESS_ABOVE,
     PILLOW_HINT,
     PROTOCOLS,

@@ -15,7 +15,7 @@ import pytest
 
 from tests.fakeapi import jpeg_bytes, png_bytes
 from wan_cli import __version__
-from wan_cli.provenance import (
+from wan_cli.files.provenance import (
     build_metadata,
     describe_reference,
     embed_png_text,

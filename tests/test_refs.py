@@ -1,4 +1,4 @@
-"""Unit tests for wan_cli.refs: magic-byte sniffing, dimension checks, data URIs, file errors."""
+"""Unit tests for wan_cli.files.refs: sniffing, dimension checks, data URIs, file errors."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from wan_cli.errors import ExitCode, UsageError
-from wan_cli.refs import MAX_REF_BYTES, RefImage, load_ref, sniff_image
+from wan_cli.files.refs import MAX_REF_BYTES, RefImage, load_ref, sniff_image
 
 # --- tiny images, built by hand ------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Unit tests for wan_cli.request: exact bodies, URLs and headers; validation; dry-run and curl."""
+"""Unit tests for wan_cli.api.request: exact bodies, URLs, headers; validation; dry-run, curl."""
 
 from __future__ import annotations
 
@@ -20,8 +20,7 @@ from typing import Any
 
 import pytest
 
-from wan_cli.errors import ExitCode, UsageError
-from wan_cli.request import (
+from wan_cli.api.request import (
     RECOMMENDED_SIZES,
     GenerateInputs,
     PreparedRequest,
@@ -31,6 +30,7 @@ from wan_cli.request import (
     render_dry_run,
     validate_inputs,
 )
+from wan_cli.errors import ExitCode, UsageError
 
 GATEWAY = "https://api.tokenhot.ai/v1/images/generations"
 DASHSCOPE = "https://dashscope.aliyuncs.com/api/v1/services/aigc/multimodal-generation/generation"
@@ -537,7 +537,7 @@ def test_prepared_request_repr_has_no_base64(images: dict[str, tuple[str, bytes]
 
 
 def test_import_does_not_pull_httpx() -> None:
-    code = "import sys, wan_cli.request; assert 'httpx' not in sys.modules"
+    code = "import sys, wan_cli.api.request; assert 'httpx' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

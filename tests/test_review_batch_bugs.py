@@ -244,7 +244,7 @@ def _inline() -> Reply:
 
 def test_every_boolean_setting_completes_true_and_false() -> None:
     # `preview` (added after metadata/history) offered nothing after `wan config set preview`.
-    from wan_cli.completion_values import config_values
+    from wan_cli.cli.completion_values import config_values
 
     for key in ("metadata", "history", "preview"):
         assert [value for value, _ in config_values(key)] == ["true", "false"], key

@@ -252,8 +252,8 @@ class _Terminal(io.StringIO):
 
 
 def test_live_view_prints_every_line_once_and_in_order() -> None:
-    from wan_cli.output import Output
-    from wan_cli.render import LiveView
+    from wan_cli.ui.output import Output
+    from wan_cli.ui.render import LiveView
 
     terminal = _Terminal()
     view = LiveView(Output(stdout=io.StringIO(), stderr=terminal, fancy=True))
@@ -273,8 +273,8 @@ def test_live_view_prints_every_line_once_and_in_order() -> None:
 
 
 def test_plain_view_writes_whole_lines() -> None:
-    from wan_cli.output import Output
-    from wan_cli.render import PlainView
+    from wan_cli.ui.output import Output
+    from wan_cli.ui.render import PlainView
 
     log = io.StringIO()
     view = PlainView(Output(stdout=io.StringIO(), stderr=log, fancy=False))
@@ -288,8 +288,8 @@ def test_plain_view_writes_whole_lines() -> None:
 
 def test_plain_view_handles_a_long_line_in_linear_time() -> None:
     """A line made of 200,000 fragments: joined once, not re-copied per fragment."""
-    from wan_cli.output import Output
-    from wan_cli.render import PlainView
+    from wan_cli.ui.output import Output
+    from wan_cli.ui.render import PlainView
 
     log = io.StringIO()
     view = PlainView(Output(stdout=io.StringIO(), stderr=log, fancy=False))

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import RunCli, RunWan, SpawnWan
 from tests.fakeapi import FakeAPI, Reply, png_bytes
-from wan_cli.provenance import sidecar_path
+from wan_cli.files.provenance import sidecar_path
 
 KEY = "sk-task-cli-secret-5678"
 ENV = {"WAN_API_KEY": KEY, "WAN_POLL_INTERVAL": "0.01"}

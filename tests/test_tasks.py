@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.fakeapi import FakeAPI, Reply
+from wan_cli.api.events import Done, ImageRef, RequestId, TaskCreated, Usage
+from wan_cli.api.request import GenerateInputs, build_request, check_task_id, task_request
 from wan_cli.errors import (
     ApiRejected,
     AuthError,
@@ -17,9 +19,7 @@ from wan_cli.errors import (
     ServiceUnavailable,
     UsageError,
 )
-from wan_cli.events import Done, ImageRef, RequestId, TaskCreated, Usage
 from wan_cli.history import RunRow, open_store
-from wan_cli.request import GenerateInputs, build_request, check_task_id, task_request
 from wan_cli.tasks.flows import remember_state
 from wan_cli.tasks.protocol import (
     CANCELED,
@@ -318,7 +318,7 @@ def api(fake_api: FakeAPI) -> TaskApi:
 
 
 def test_fetch_task_sends_an_authorized_get(fake_api: FakeAPI, api: TaskApi) -> None:
-    from wan_cli.client import make_api_client
+    from wan_cli.api.client import make_api_client
 
     fake_api.add("/api/v1/tasks/t-1", Reply.json(task_doc(RUNNING)))
     with make_api_client(5) as client:
@@ -330,7 +330,7 @@ def test_fetch_task_sends_an_authorized_get(fake_api: FakeAPI, api: TaskApi) -> 
 
 
 def test_fetch_task_retries_transient_errors(fake_api: FakeAPI, api: TaskApi) -> None:
-    from wan_cli.client import make_api_client
+    from wan_cli.api.client import make_api_client
 
     fake_api.add(
         "/api/v1/tasks/t-1",
@@ -349,7 +349,7 @@ def test_fetch_task_retries_transient_errors(fake_api: FakeAPI, api: TaskApi) ->
 
 
 def test_fetch_task_404_is_unknown(fake_api: FakeAPI, api: TaskApi) -> None:
-    from wan_cli.client import make_api_client
+    from wan_cli.api.client import make_api_client
 
     with make_api_client(5) as client:
         status = fetch_task(api, client, "gone")
@@ -357,7 +357,7 @@ def test_fetch_task_404_is_unknown(fake_api: FakeAPI, api: TaskApi) -> None:
 
 
 def test_fetch_task_auth_failure_is_raised(fake_api: FakeAPI, api: TaskApi) -> None:
-    from wan_cli.client import make_api_client
+    from wan_cli.api.client import make_api_client
 
     fake_api.add(
         "/api/v1/tasks/t-1",
@@ -368,7 +368,7 @@ def test_fetch_task_auth_failure_is_raised(fake_api: FakeAPI, api: TaskApi) -> N
 
 
 def test_fetch_task_unreadable_answer_is_unavailable(fake_api: FakeAPI, api: TaskApi) -> None:
-    from wan_cli.client import make_api_client
+    from wan_cli.api.client import make_api_client
 
     fake_api.add("/api/v1/tasks/t-1", Reply.status(200, b"<html>oops</html>"))
     with make_api_client(5) as client, pytest.raises(ServiceUnavailable):
@@ -376,7 +376,7 @@ def test_fetch_task_unreadable_answer_is_unavailable(fake_api: FakeAPI, api: Tas
 
 
 def test_cancel_refusal_is_rejected(fake_api: FakeAPI, api: TaskApi) -> None:
-    from wan_cli.client import make_api_client
+    from wan_cli.api.client import make_api_client
 
     refusal = {
         "request_id": "r",

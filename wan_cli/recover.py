@@ -17,7 +17,7 @@ from wan_cli.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
     from wan_cli.history import ImageRow, RunRow, Store
-    from wan_cli.output import Output
+    from wan_cli.ui.output import Output
 
 
 def save_recorded_images(
@@ -26,13 +26,13 @@ def save_recorded_images(
     """Save the images of a recorded run that are not on disk, exactly as the run would have:
     same names (its start time), same provenance (its request id, text, usage), history
     updated. Says when a link has expired (the service keeps results about 24 hours)."""
-    from wan_cli.download import make_download_client
-    from wan_cli.events import ImageRef, Usage
+    from wan_cli.api.events import ImageRef, Usage
+    from wan_cli.files.download import make_download_client
+    from wan_cli.files.naming import writable_directory
     from wan_cli.history import expired_reason, resolve_image_path
-    from wan_cli.naming import writable_directory
-    from wan_cli.render import make_view
-    from wan_cli.run import Job, RunConfig, RunRecord, save_image
+    from wan_cli.run.consume import Job, RunConfig, RunRecord, save_image
     from wan_cli.settings import resolve_settings
+    from wan_cli.ui.render import make_view
 
     run_id = run.id
     if run.status == "running":

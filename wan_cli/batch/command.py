@@ -28,8 +28,8 @@ from wan_cli.batch.report import print_summary, report_document
 from wan_cli.batch.runner import run_batch
 from wan_cli.batch.views import make_progress
 from wan_cli.errors import ExitCode, Interrupted, UsageError
-from wan_cli.generation import command_settings, output_dir_of, run_config
-from wan_cli.output import Output, ask_yes_no, is_terminal, printable_url, set_output
+from wan_cli.run.assemble import command_settings, output_dir_of, run_config
+from wan_cli.ui.output import Output, ask_yes_no, is_terminal, printable_url, set_output
 
 if TYPE_CHECKING:
     from wan_cli.settings import Settings
@@ -75,7 +75,7 @@ def _execute(args: Mapping[str, Any], stdin: TextIO, out: Output) -> ExitCode:
     ):
         raise UsageError("not confirmed: nothing was sent", hint="--yes skips the question")
 
-    from wan_cli.naming import writable_directory
+    from wan_cli.files.naming import writable_directory
 
     for directory in sorted({item.output_dir for item in plan.to_send}):
         writable_directory(directory)  # every line's destination, before anything is sent
@@ -209,7 +209,7 @@ def read_source(source: str, stdin: TextIO) -> tuple[str, Path]:
 
 def _print_dry_run(plan: BatchPlan, out: Output) -> None:
     """One compact JSON line per request that would be sent (base64 abbreviated)."""
-    from wan_cli.request import build_request, render_dry_run
+    from wan_cli.api.request import build_request, render_dry_run
 
     for item in plan.to_send:
         request = json.loads(

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wan_cli.api.request import DEFAULT_MAX_IMAGES, DEFAULT_MODEL, DEFAULT_N, GenerateInputs, Mode
 from wan_cli.batch.parse import LineProblem, LineSpec
 from wan_cli.errors import UsageError
-from wan_cli.request import DEFAULT_MAX_IMAGES, DEFAULT_MODEL, DEFAULT_N, GenerateInputs, Mode
 
 if TYPE_CHECKING:
-    from wan_cli.request import PreparedRequest
+    from wan_cli.api.request import PreparedRequest
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ def prepare_items(
 ) -> tuple[tuple[BatchItem, ...], tuple[LineProblem, ...]]:
     """Validate every line exactly as a single run would (reference images are read) and key
     it. Requests are built and dropped one at a time: base64 images are never all in memory."""
-    from wan_cli.request import build_request
+    from wan_cli.api.request import build_request
 
     items: list[BatchItem] = []
     problems: list[LineProblem] = []

@@ -14,8 +14,8 @@ from wan_cli.errors import ExitCode
 if TYPE_CHECKING:
     from wan_cli.batch.items import BatchItem
     from wan_cli.batch.plan import BatchPlan
-    from wan_cli.download import SavedImage
-    from wan_cli.run import RunOutcome
+    from wan_cli.files.download import SavedImage
+    from wan_cli.run.consume import RunOutcome
 
 # The batch's exit code is the first of these that any line ended with. Why this order:
 # 130 the user stopped it; 3 no line can work until the key is fixed; 7 paid images sit at URLs

@@ -88,7 +88,7 @@ class BatchPacer:
     def api_client(self) -> httpx.Client:
         with self._lock:
             if self._api is None:
-                from wan_cli.client import make_api_client
+                from wan_cli.api.client import make_api_client
 
                 self._api = self._watch(make_api_client(self._timeout))
             return self._api
@@ -96,7 +96,7 @@ class BatchPacer:
     def download_client(self) -> httpx.Client:
         with self._lock:
             if self._download is None:
-                from wan_cli.download import make_download_client
+                from wan_cli.files.download import make_download_client
 
                 self._download = self._watch(make_download_client(self._timeout))
             return self._download
@@ -110,7 +110,7 @@ class BatchPacer:
 
     def _watch(self, client: httpx.Client) -> httpx.Client:
         """Make `client`'s reads abortable by `abort` (called with the lock held)."""
-        from wan_cli.download import abortable
+        from wan_cli.files.download import abortable
 
         abort = abortable(client)
         if self.cancel.is_set():

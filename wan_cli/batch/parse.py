@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from wan_cli.request import Mode
+    from wan_cli.api.request import Mode
 
 MAX_NAME_CHARS = 100
 
@@ -199,7 +199,7 @@ class _Fields:
 
 def name_problem(name: str) -> str | None:
     """Why `name` cannot be a file-name stem, or None."""
-    from wan_cli.naming import check_stem
+    from wan_cli.files.naming import check_stem
 
     if len(name) > MAX_NAME_CHARS:
         return f'"name" is longer than {MAX_NAME_CHARS} characters'

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from wan_cli.batch.outcome import SEVERITY
 from wan_cli.errors import ExitCode
-from wan_cli.output import Output
+from wan_cli.ui.output import Output
 
 if TYPE_CHECKING:
     from wan_cli.batch.outcome import BatchReport

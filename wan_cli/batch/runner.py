@@ -17,14 +17,14 @@ from wan_cli.batch.outcome import BatchReport, LineOutcome, manifest_record, out
 from wan_cli.batch.pacing import BatchPacer
 from wan_cli.batch.views import BatchProgress, Tally
 from wan_cli.errors import QUOTA_CODES, ExitCode, WanError
-from wan_cli.output import Output
-from wan_cli.render import QuietView
+from wan_cli.ui.output import Output
+from wan_cli.ui.render import QuietView
 
 if TYPE_CHECKING:
     from wan_cli.batch.items import BatchItem
     from wan_cli.batch.manifest import ManifestWriter
     from wan_cli.batch.plan import BatchPlan
-    from wan_cli.run import RunConfig
+    from wan_cli.run.consume import RunConfig
 
 
 class _LineView(QuietView):
@@ -48,8 +48,8 @@ def run_line(
     progress: BatchProgress,
 ) -> LineOutcome:
     """One line as an ordinary run (history, downloads, provenance); never raises."""
-    from wan_cli.request import build_request
-    from wan_cli.run import api_answer, consume_events, job_for, settle
+    from wan_cli.api.request import build_request
+    from wan_cli.run.consume import api_answer, consume_events, job_for, settle
 
     started = time.monotonic()
     try:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from wan_cli.errors import ExitCode
-from wan_cli.output import Output, escape_markup
+from wan_cli.ui.output import Output, escape_markup
 
 if TYPE_CHECKING:
     from wan_cli.batch.items import BatchItem

@@ -37,7 +37,7 @@ class WanGroup(LightGroup):
         try:
             return super().invoke(ctx)
         except WanError as error:
-            from wan_cli.output import get_output
+            from wan_cli.ui.output import get_output
 
             get_output().error(_describe(error), hint=error.hint)
             raise typer.Exit(int(error.exit_code)) from None
@@ -50,7 +50,7 @@ class WanGroup(LightGroup):
                 raise
             if os.environ.get("WAN_DEBUG"):
                 raise
-            from wan_cli.output import get_output
+            from wan_cli.ui.output import get_output
 
             get_output().error(
                 f"internal error: {type(error).__name__}: {error}",

@@ -10,7 +10,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from wan_cli.completion_values import complete_config_key, complete_config_value, complete_profile
+from wan_cli.cli.completion_values import (
+    complete_config_key,
+    complete_config_value,
+    complete_profile,
+)
 
 if TYPE_CHECKING:
     from wan_cli.settings import ConfigFile, Settings, Sourced
@@ -113,8 +117,8 @@ def set_command(
     import os
 
     from wan_cli.errors import UsageError
-    from wan_cli.output import get_output
     from wan_cli.settings import ENV_VARS, display_value, normalize_key, set_value
+    from wan_cli.ui.output import get_output
 
     out = get_output()
     key = normalize_key(key)
@@ -151,8 +155,8 @@ def get_command(
       wan config get base-url
       wan config get model --profile ds
     """
-    from wan_cli.output import get_output
     from wan_cli.settings import display_value, format_value, normalize_key
+    from wan_cli.ui.output import get_output
 
     out = get_output()
     key = normalize_key(key)
@@ -175,8 +179,8 @@ def unset_command(key: KeyArgument, profile: ProfileOption = None) -> None:
     \b
       wan config unset output-dir
     """
-    from wan_cli.output import get_output
     from wan_cli.settings import normalize_key, unset_value
+    from wan_cli.ui.output import get_output
 
     out = get_output()
     key = normalize_key(key)
@@ -230,8 +234,8 @@ def show_command(profile: ProfileOption = None, as_json: JsonOption = False) -> 
       wan config show
       wan config show --json --profile ds
     """
-    from wan_cli.output import get_output
     from wan_cli.settings import KEYS
+    from wan_cli.ui.output import get_output
 
     out = get_output()
     settings = _settings(profile)
@@ -264,8 +268,8 @@ def path_command() -> None:
     \b
       wan config path
     """
-    from wan_cli.output import get_output
     from wan_cli.settings import config_path
+    from wan_cli.ui.output import get_output
 
     get_output().result(str(config_path()))
 
@@ -281,8 +285,8 @@ def profiles_command(profile: ProfileOption = None, as_json: JsonOption = False)
     """
     import os
 
-    from wan_cli.output import get_output
     from wan_cli.settings import choose_profile, config_path, load_config
+    from wan_cli.ui.output import get_output
 
     out = get_output()
     config = load_config(config_path(os.environ))

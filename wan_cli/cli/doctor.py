@@ -81,7 +81,6 @@ def collect(env: Mapping[str, str], profile: str | None) -> dict[str, Any]:
     from wan_cli import __version__
     from wan_cli.cli.config_cmd import sourced_json
     from wan_cli.errors import WanError
-    from wan_cli.output import is_terminal
     from wan_cli.settings import (
         ENV_DASHSCOPE_KEY,
         KEYS,
@@ -89,6 +88,7 @@ def collect(env: Mapping[str, str], profile: str | None) -> dict[str, Any]:
         display_value,
         resolve_settings,
     )
+    from wan_cli.ui.output import is_terminal
 
     problems: list[str] = []
     config = _config_state(config_path(env))
@@ -227,7 +227,7 @@ def doctor(
     """
     import os
 
-    from wan_cli.output import get_output
+    from wan_cli.ui.output import get_output
 
     report = collect(os.environ, profile)
     out = get_output()

@@ -48,7 +48,7 @@ class StyledHelpFormatter(HelpFormatter):
 
 class WanContext(Context):
     def make_formatter(self) -> HelpFormatter:
-        from wan_cli.output import color_allowed
+        from wan_cli.ui.output import color_allowed
 
         if color_allowed(sys.stdout, os.environ):
             return StyledHelpFormatter(width=self.terminal_width, max_width=self.max_content_width)

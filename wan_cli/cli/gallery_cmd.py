@@ -14,8 +14,8 @@ import typer
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from wan_cli.gallery import Run
-    from wan_cli.output import Output
+    from wan_cli.ui.gallery import Run
+    from wan_cli.ui.output import Output
 
 DEFAULT_HISTORY_PAGE = "wan-history.html"
 
@@ -73,9 +73,9 @@ def gallery(
       wan gallery out/
       wan gallery --history -n 20 -o runs.html
     """
-    from wan_cli import gallery as pages
     from wan_cli.errors import UsageError
-    from wan_cli.output import get_output
+    from wan_cli.ui import gallery as pages
+    from wan_cli.ui.output import get_output
 
     out = get_output()
     if history and directory is not None:
@@ -132,7 +132,7 @@ def _require_pillow() -> None:
 
 
 def _thumbnailer(out: Output, page_dir: Path) -> Callable[[Path], str]:
-    from wan_cli.gallery import link_to, thumbnail_data_uri
+    from wan_cli.ui.gallery import link_to, thumbnail_data_uri
 
     def thumbnail(path: Path) -> str:
         try:
@@ -148,8 +148,8 @@ def _history_runs(out: Output, limit: int) -> list[Run]:
     import sqlite3
 
     from wan_cli.errors import UsageError
-    from wan_cli.gallery import runs_from_history
     from wan_cli.history import history_path, open_existing
+    from wan_cli.ui.gallery import runs_from_history
 
     store = open_existing(history_path(), warn=out.warn)
     if store is None:

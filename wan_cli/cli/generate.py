@@ -159,7 +159,7 @@ def edit(
 
 
 def _run(args: dict[str, Any], mode: str) -> None:
-    from wan_cli.generation import execute
+    from wan_cli.run.assemble import execute
 
     code = execute(args, mode=mode, stdin=sys.stdin)
     if code:

@@ -30,7 +30,7 @@ from wan_cli.cli.options import (
 
 if TYPE_CHECKING:
     from wan_cli.history import ImageRow, RunRow, Store
-    from wan_cli.output import Output
+    from wan_cli.ui.output import Output
 
 history_app = typer.Typer(
     help="Every request sent, newest first: find, show, download, rerun or clear past runs."
@@ -111,7 +111,7 @@ _HEADERS = ("ID", "CREATED", "COMMAND", "STATUS", "IMAGES", "PROMPT")
 
 
 def _columns(run: RunRow) -> tuple[str, ...]:
-    from wan_cli.output import sanitize
+    from wan_cli.ui.output import sanitize
 
     prompt = " ".join(sanitize(run.prompt).split())
     if len(prompt) > PROMPT_WIDTH:
@@ -134,7 +134,7 @@ def _print_table(out: Output, rows: list[tuple[str, ...]]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from wan_cli.output import color_allowed
+    from wan_cli.ui.output import color_allowed
 
     colour = color_allowed(out.stdout, os.environ)
     table = Table(box=None, header_style="bold" if colour else "", pad_edge=False)
@@ -186,7 +186,7 @@ def show(
     out = _output()
     protocol = None
     if preview:
-        from wan_cli.preview import check_protocol
+        from wan_cli.ui.preview import check_protocol
 
         protocol = check_protocol(preview_protocol) or "auto"
     run = _get_run(out, run_id)
@@ -196,7 +196,7 @@ def show(
         for line in describe_run(run):
             out.result(line)
     if protocol is not None:
-        from wan_cli.preview import show_previews
+        from wan_cli.ui.preview import show_previews
 
         show_previews(run.saved_paths(), out, protocol)
 
@@ -205,7 +205,7 @@ def describe_run(run: RunRow) -> list[str]:
     """The human-readable account of a run (service text sanitized: it reaches a terminal)."""
     import json
 
-    from wan_cli.output import sanitize
+    from wan_cli.ui.output import sanitize
 
     def field(label: str, value: object) -> str:
         return f"{label:<11}{sanitize(str(value))}"
@@ -257,7 +257,7 @@ def _describe_ref(ref: dict[str, Any]) -> str:
 
 
 def _describe_image(image: ImageRow) -> list[str]:
-    from wan_cli.output import sanitize
+    from wan_cli.ui.output import sanitize
 
     number = f"  {image.index + 1}. "
     if image.is_saved:
@@ -380,8 +380,8 @@ def rerun(
       wan history rerun 42 --seed 7
       wan history rerun 42 --size 1280*720 --dry-run
     """
-    from wan_cli.generation import execute
     from wan_cli.history import changed_file_refs, request_args
+    from wan_cli.run.assemble import execute
 
     out = _output()
     run = _get_run(out, run_id)
@@ -476,7 +476,7 @@ def clear(
                     f"refusing to delete {what} without confirmation",
                     hint="pass --yes to clear history from a script",
                 )
-            from wan_cli.output import ask_yes_no
+            from wan_cli.ui.output import ask_yes_no
 
             question = f"Delete {what} from history?"
             if not ask_yes_no(
@@ -492,13 +492,13 @@ def clear(
 
 
 def _output() -> Output:
-    from wan_cli.output import get_output
+    from wan_cli.ui.output import get_output
 
     return get_output()
 
 
 def _stdout_is_terminal(out: Output) -> bool:
-    from wan_cli.output import is_terminal
+    from wan_cli.ui.output import is_terminal
 
     return is_terminal(out.stdout)
 

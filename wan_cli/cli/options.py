@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from wan_cli.completion_values import (
+from wan_cli.cli.completion_values import (
     complete_edit_size,
     complete_generate_size,
     complete_profile,

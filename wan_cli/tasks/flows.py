@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wan_cli.api.request import url_host
 from wan_cli.errors import ApiRejected, ExitCode, Interrupted, UsageError, WanError
-from wan_cli.request import url_host
 from wan_cli.tasks.protocol import (
     CANCELED,
     FAILED,
@@ -39,14 +39,14 @@ from wan_cli.tasks.protocol import (
 if TYPE_CHECKING:
     import httpx
 
-    from wan_cli.client import RetryHook
-    from wan_cli.events import Event
+    from wan_cli.api.client import RetryHook
+    from wan_cli.api.events import Event
+    from wan_cli.api.request import PreparedRequest
     from wan_cli.history import RunRow, Store
-    from wan_cli.output import Output
-    from wan_cli.render import View
-    from wan_cli.request import PreparedRequest
-    from wan_cli.run import RunConfig
+    from wan_cli.run.consume import RunConfig
     from wan_cli.settings import Settings
+    from wan_cli.ui.output import Output
+    from wan_cli.ui.render import View
 
 # Plain (log) output repeats the status at least this often, so CI does not think we hung.
 HEARTBEAT_S = 60.0
@@ -67,7 +67,7 @@ def submit_task(
     The task is recorded in history before the request is sent, like every run. Errors are
     raised (the CLI prints them); the history row is ended with their exit code first.
     """
-    from wan_cli.client import make_api_client
+    from wan_cli.api.client import make_api_client
 
     history = config.history
     row_id = None
@@ -194,10 +194,10 @@ class _Session:
 def _session(flags: TaskFlags, task_id: str) -> Iterator[_Session]:
     """Output, settings (provider forced to DashScope: only it has tasks), key, history and the
     task's row in it; warns when the row says the task was submitted to another host."""
+    from wan_cli.api.request import normalize_base_url
     from wan_cli.history import history_path, open_store
-    from wan_cli.output import Output, set_output
-    from wan_cli.request import normalize_base_url
     from wan_cli.settings import require_api_key, resolve_settings
+    from wan_cli.ui.output import Output, set_output
 
     out = set_output(Output(quiet=flags.quiet, verbose=flags.verbose))
     settings = resolve_settings(
@@ -246,8 +246,8 @@ def _interrupted(task_id: str) -> Interrupted:
 
 def task_status(flags: TaskFlags, task_id: str) -> ExitCode:
     """One query: the state on stdout (`--json`: the whole answer). 0 when the query worked."""
-    from wan_cli.client import make_api_client
-    from wan_cli.request import check_task_id
+    from wan_cli.api.client import make_api_client
+    from wan_cli.api.request import check_task_id
 
     task_id = check_task_id(task_id)
     with _session(flags, task_id) as session:
@@ -268,7 +268,7 @@ def task_status(flags: TaskFlags, task_id: str) -> ExitCode:
 
 def _warn_retry(out: Output) -> RetryHook:
     def warn(attempt: int, delay: float, why: str) -> None:
-        from wan_cli.render import retry_message
+        from wan_cli.ui.render import retry_message
 
         out.warn(retry_message(attempt, delay, why))
 
@@ -293,8 +293,8 @@ def _explain(status: TaskStatus, out: Output) -> None:
 def task_cancel(flags: TaskFlags, task_id: str) -> ExitCode:
     """Cancel a PENDING task. A task in any other state cannot be: say which and why (exit 4);
     one already canceled is not an error."""
-    from wan_cli.client import make_api_client
-    from wan_cli.request import check_task_id
+    from wan_cli.api.client import make_api_client
+    from wan_cli.api.request import check_task_id
 
     task_id = check_task_id(task_id)
     with _session(flags, task_id) as session:
@@ -354,8 +354,8 @@ def task_wait(
     metadata: bool = True,
 ) -> ExitCode:
     """Poll until the task ends, then save its images exactly like a normal run would."""
-    from wan_cli.client import make_api_client
-    from wan_cli.request import check_task_id
+    from wan_cli.api.client import make_api_client
+    from wan_cli.api.request import check_task_id
 
     task_id = check_task_id(task_id)
     if timeout is not None and timeout < 0:
@@ -367,8 +367,8 @@ def task_wait(
                 f"task {task_id} is not in this machine's history: images are named "
                 "'image-…' and their provenance has no prompt"
             )
-        from wan_cli.naming import writable_directory
-        from wan_cli.render import make_view
+        from wan_cli.files.naming import writable_directory
+        from wan_cli.ui.render import make_view
 
         # Refused before the wait, as `generate` refuses before sending (exit 2).
         directory = writable_directory(_output_directory(session, output_dir))
@@ -470,7 +470,7 @@ def _collect(
 ) -> ExitCode:
     """Hand the finished task to `run_events`: the same saving, provenance and exit codes, and
     the images recorded in the task's own row (one is made for a task not in history)."""
-    from wan_cli.run import EventSource, Job, RunConfig, run_events
+    from wan_cli.run.consume import EventSource, Job, RunConfig, run_events
 
     settings, row = session.settings, session.row
     history_id = row.id if row is not None else None
@@ -521,7 +521,7 @@ def task_list(flags: TaskFlags, limit: int | None = 20) -> ExitCode:
     import sqlite3
 
     from wan_cli.history import format_time, history_path, open_existing
-    from wan_cli.output import Output, sanitize, set_output
+    from wan_cli.ui.output import Output, sanitize, set_output
 
     out = set_output(Output(quiet=flags.quiet, verbose=flags.verbose))
     store = open_existing(history_path(), warn=out.warn) if not flags.no_history else None

@@ -24,9 +24,9 @@ from wan_cli.errors import ApiRejected, ServiceUnavailable, WanError, error_from
 if TYPE_CHECKING:
     import httpx
 
-    from wan_cli.client import RetryHook
-    from wan_cli.events import Event
-    from wan_cli.request import PreparedRequest
+    from wan_cli.api.client import RetryHook
+    from wan_cli.api.events import Event
+    from wan_cli.api.request import PreparedRequest
 
 PENDING = "PENDING"
 RUNNING = "RUNNING"
@@ -69,7 +69,7 @@ def parse_task(document: object, task_id: str | None = None) -> TaskStatus:
     A missing status is UNKNOWN; a status this version does not know is kept as it is and
     treated as still active. Raises ServiceUnavailable for a body that is not a task.
     """
-    from wan_cli.output import sanitize
+    from wan_cli.ui.output import sanitize
 
     if not isinstance(document, dict):
         raise ServiceUnavailable("the task answer is not a JSON object", code="UnexpectedAnswer")
@@ -134,7 +134,7 @@ def task_error(status: TaskStatus) -> WanError | None:
 
 def result_events(status: TaskStatus) -> Iterator[Event]:
     """A SUCCEEDED task's answer as a normal run's events (its TaskCreated left out)."""
-    from wan_cli.events import TaskCreated, events_from_json
+    from wan_cli.api.events import TaskCreated, events_from_json
 
     for event in events_from_json(dict(status.document)):
         if not isinstance(event, TaskCreated):
@@ -244,7 +244,7 @@ def _send(
     log: Callable[[str], None] | None,
 ) -> object:
     """One request through `client.open_answer` (auth, retries); its JSON body."""
-    from wan_cli.client import RetryPolicy, open_answer
+    from wan_cli.api.client import RetryPolicy, open_answer
 
     policy = RetryPolicy(retries=retries)
     with open_answer(client, prepared, api_key, policy, on_retry=on_retry, log=log) as response:
@@ -259,7 +259,7 @@ def _call(
     on_retry: RetryHook | None,
 ) -> object:
     """A query ("status") or a cancel ("cancel") of one task at `api`."""
-    from wan_cli.request import task_request
+    from wan_cli.api.request import task_request
 
     prepared = task_request(api.base_url, task_id, action)
     return _send(client, prepared, api.api_key, api.retries, on_retry, api.log)

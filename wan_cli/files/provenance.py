@@ -19,7 +19,7 @@ from typing import IO, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from wan_cli import __version__
-from wan_cli.naming import create_temp
+from wan_cli.files.naming import create_temp
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 METADATA_SCHEMA = 1

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from wan_cli.output import sanitize
+from wan_cli.ui.output import sanitize
 
 if TYPE_CHECKING:
     from wan_cli.history import RunRow
@@ -76,7 +76,7 @@ def read_provenance(image: Path) -> dict[str, Any] | None:
     """The image's provenance record: its sidecar JSON, else its PNG "wan" chunk, else None.
 
     A damaged sidecar or PNG chunk counts as absent: a gallery shows what it can."""
-    from wan_cli.provenance import METADATA_KEYWORD, read_png_text, sidecar_path
+    from wan_cli.files.provenance import METADATA_KEYWORD, read_png_text, sidecar_path
 
     try:
         record = json.loads(sidecar_path(image).read_text(encoding="utf-8"))
@@ -384,7 +384,7 @@ def is_our_page(path: Path) -> bool:
 
 def write_page(path: Path, page: str) -> None:
     """Write the page atomically: a reader sees the old page or the new one, never half."""
-    from wan_cli.naming import create_temp
+    from wan_cli.files.naming import create_temp
 
     fd, tmp = create_temp(path.parent, f".{path.name}.tmp-")
     try:

@@ -31,7 +31,7 @@ def _ratio(size: str) -> str:
 
 def sizes_for(mode: str) -> Candidates:
     """The recommended sizes for `generate` or `edit`, each with its aspect ratio."""
-    from wan_cli.request import RECOMMENDED_SIZES
+    from wan_cli.api.request import RECOMMENDED_SIZES
 
     return [(size, _ratio(size)) for size in RECOMMENDED_SIZES.get(mode, ())]
 
@@ -69,7 +69,7 @@ def complete_profile(incomplete: str) -> Candidates:
 
 def complete_provider(incomplete: str) -> Candidates:
     """`--provider`: the supported API providers."""
-    from wan_cli.request import DEFAULT_BASE_URLS, PROVIDERS
+    from wan_cli.api.request import DEFAULT_BASE_URLS, PROVIDERS
 
     return _matching([(name, DEFAULT_BASE_URLS[name]) for name in PROVIDERS], incomplete)
 
@@ -84,7 +84,7 @@ def complete_config_key(incomplete: str) -> Candidates:
 
 def config_values(key: str) -> Candidates:
     """Typical values for one setting (empty when any text goes, e.g. base-url)."""
-    from wan_cli.request import DEFAULT_MODEL, PROVIDERS, RECOMMENDED_SIZES
+    from wan_cli.api.request import DEFAULT_MODEL, PROVIDERS, RECOMMENDED_SIZES
     from wan_cli.settings import normalize_key
 
     try:

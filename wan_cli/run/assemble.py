@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from wan_cli.errors import ExitCode, UsageError
-from wan_cli.output import Output, is_terminal, set_output
+from wan_cli.ui.output import Output, is_terminal, set_output
 
 if TYPE_CHECKING:
     from wan_cli.history import Store
-    from wan_cli.run import RunConfig
+    from wan_cli.run.consume import RunConfig
     from wan_cli.settings import Settings
 
 # Flags that name a setting (resolved with env > profile > defaults by `settings`).
@@ -100,8 +100,8 @@ def run_config(
 ) -> RunConfig:
     """What every run of this command shares: the key (AuthError without one), limits, where
     images go, and the history store (opened here; the caller closes it)."""
-    from wan_cli.naming import writable_directory
-    from wan_cli.run import RunConfig
+    from wan_cli.files.naming import writable_directory
+    from wan_cli.run.consume import RunConfig
     from wan_cli.settings import require_api_key
 
     api_key = require_api_key(settings)
@@ -123,7 +123,7 @@ def run_config(
 
 def execute(args: dict[str, Any], *, mode: str, stdin: TextIO) -> ExitCode:
     """Validate everything, then dry-run, print curl, or run the generation."""
-    from wan_cli.request import GenerateInputs, build_request, render_curl, render_dry_run
+    from wan_cli.api.request import GenerateInputs, build_request, render_curl, render_dry_run
 
     out = set_output(Output(quiet=args["quiet"], verbose=args["verbose"]))
     settings = command_settings(args, out)
@@ -154,7 +154,7 @@ def execute(args: dict[str, Any], *, mode: str, stdin: TextIO) -> ExitCode:
             out.result(render_dry_run(prepared, pretty=pretty, abbreviate_data=pretty))
         return ExitCode.OK
 
-    from wan_cli.run import run_generation
+    from wan_cli.run.consume import run_generation
 
     config = run_config(settings, args, out, json_output=args["json_output"], preview=preview)
     history = config.history
@@ -185,7 +185,7 @@ def _preview_protocol(args: dict[str, Any], configured: bool) -> str | None:
     wanted = args.get("preview")
     if not (configured if wanted is None else wanted):
         return None
-    from wan_cli.preview import check_protocol
+    from wan_cli.ui.preview import check_protocol
 
     return check_protocol(args.get("preview_protocol")) or "auto"
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from wan_cli.output import Output, color_allowed, sanitize
+from wan_cli.ui.output import Output, color_allowed, sanitize
 
 if TYPE_CHECKING:
     from PIL import Image

@@ -13,14 +13,14 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from wan_cli.output import Output, escape_markup, sanitize
+from wan_cli.ui.output import Output, escape_markup, sanitize
 
 if TYPE_CHECKING:
     from rich.live import Live
     from rich.progress import Progress, TaskID
 
-    from wan_cli.download import SavedImage
-    from wan_cli.events import Usage
+    from wan_cli.api.events import Usage
+    from wan_cli.files.download import SavedImage
 
 
 @dataclass(frozen=True)

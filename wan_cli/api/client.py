@@ -28,7 +28,7 @@ from wan_cli.errors import (
 if TYPE_CHECKING:
     import httpx
 
-    from wan_cli.request import PreparedRequest
+    from wan_cli.api.request import PreparedRequest
 
 USER_AGENT = f"wan/{__version__}"
 CONNECT_TIMEOUT = 10.0
@@ -85,7 +85,7 @@ def make_api_client(timeout: float) -> httpx.Client:
 
 
 def _error_from_response(response: httpx.Response) -> WanError:
-    from wan_cli.events import error_event
+    from wan_cli.api.events import error_event
 
     event = error_event(response.status_code, response.read(), response.headers.get("content-type"))
     return error_from_api(

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from wan_cli.client import (
+from wan_cli.api.client import (
     CONNECT_TIMEOUT,
     MAX_RETRY_AFTER,
     USER_AGENT,
@@ -31,7 +31,7 @@ from wan_cli.client import (
     backoff_delay,
     parse_retry_after,
 )
-from wan_cli.naming import check_stem, claim_path, create_temp, ext_for_mime
+from wan_cli.files.naming import check_stem, claim_path, create_temp, ext_for_mime
 
 if TYPE_CHECKING:
     import socket
@@ -446,7 +446,7 @@ def sniff_mime(head: bytes) -> str | None:
     """The image type from the first bytes (PNG, JPEG, WEBP, BMP, GIF), or None."""
     if head[:6] in (b"GIF87a", b"GIF89a"):
         return "image/gif"
-    from wan_cli.refs import sniff_image
+    from wan_cli.files.refs import sniff_image
 
     found = sniff_image(head)
     return found[0] if found else None
@@ -459,7 +459,7 @@ def image_dimensions(head: bytes, mime: str) -> tuple[int | None, int | None]:
             width, height = struct.unpack("<HH", head[6:10])
             return width, height
         return None, None
-    from wan_cli.refs import sniff_image
+    from wan_cli.files.refs import sniff_image
 
     found = sniff_image(head)
     if found is None or found[0] != mime:

@@ -27,16 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from wan_cli.errors import (
-    ApiRejected,
-    ExitCode,
-    Interrupted,
-    SaveFailed,
-    ServiceUnavailable,
-    WanError,
-    error_from_api,
-)
-from wan_cli.events import (
+from wan_cli.api.events import (
     ApiError,
     Done,
     Event,
@@ -47,16 +38,25 @@ from wan_cli.events import (
     TextDelta,
     Usage,
 )
-from wan_cli.output import Output, printable_url
-from wan_cli.request import url_host
+from wan_cli.api.request import url_host
+from wan_cli.errors import (
+    ApiRejected,
+    ExitCode,
+    Interrupted,
+    SaveFailed,
+    ServiceUnavailable,
+    WanError,
+    error_from_api,
+)
+from wan_cli.ui.output import Output, printable_url
 
 if TYPE_CHECKING:
     import httpx
 
-    from wan_cli.download import SavedImage
+    from wan_cli.api.request import PreparedRequest
+    from wan_cli.files.download import SavedImage
     from wan_cli.history import Store
-    from wan_cli.render import View
-    from wan_cli.request import PreparedRequest
+    from wan_cli.ui.render import View
 
 # Downloads in flight at once: enough to overlap with streaming text, gentle on the image host.
 DOWNLOAD_WORKERS = 4
@@ -167,7 +167,7 @@ class RunRecord:
 
 def answer_events(response: httpx.Response) -> Iterator[Event]:
     """Pick the translation for the answer's content type (a gateway may not stream)."""
-    from wan_cli import events, sse
+    from wan_cli.api import events, sse
 
     content_type = response.headers.get("content-type", "")
     if "text/event-stream" in content_type.lower():
@@ -218,7 +218,7 @@ def api_answer(
     def source(view: View) -> Iterator[Iterator[Event]]:
         from contextlib import nullcontext
 
-        from wan_cli.client import RetryPolicy, make_api_client, open_answer
+        from wan_cli.api.client import RetryPolicy, make_api_client, open_answer
 
         on_retry: Callable[[int, float, str], None] = view.retrying
         sleep: Callable[[float], None] = time.sleep
@@ -266,7 +266,7 @@ def run_events(
     """Consume an answer's events: show them, save each image as soon as its link arrives,
     then print the results. Every way a run can end comes back as an exit code."""
     if view is None:
-        from wan_cli.render import make_view
+        from wan_cli.ui.render import make_view
 
         view = make_view(out)
     record = consume_events(source, config, job, view)
@@ -288,7 +288,7 @@ def consume_events(
     (each removes its temp file) and ends the run as `Interrupted`. A `download_client` given
     by the caller (shared by a batch) is not closed here.
     """
-    from wan_cli.download import abortable, make_download_client
+    from wan_cli.files.download import abortable, make_download_client
 
     record = RunRecord()
     cancel = cancel if cancel is not None else threading.Event()
@@ -463,8 +463,8 @@ def save_image(
     view: View,
     cancel: threading.Event,
 ) -> SavedImage:
-    from wan_cli.download import download_image, save_inline
-    from wan_cli.naming import image_stem
+    from wan_cli.files.download import download_image, save_inline
+    from wan_cli.files.naming import image_stem
 
     if job.name is not None:
         stem = f"{job.name}-{image.index + 1}"
@@ -499,7 +499,7 @@ def save_image(
             cancel=cancel,
         )
     if saved.error is None and saved.path is not None and config.metadata:
-        from wan_cli.provenance import write_sidecar
+        from wan_cli.files.provenance import write_sidecar
 
         try:
             meta = _metadata(record, config, job, image)
@@ -513,7 +513,7 @@ def save_image(
 
 
 def _metadata(record: RunRecord, config: RunConfig, job: Job, image: ImageRef) -> dict[str, Any]:
-    from wan_cli.provenance import build_metadata
+    from wan_cli.files.provenance import build_metadata
 
     return build_metadata(
         prompt=job.prompt,
@@ -535,7 +535,7 @@ def _png_embedder(
     record: RunRecord, config: RunConfig, job: Job, image: ImageRef
 ) -> Callable[[Path, str], None]:
     def embed(path: Path, mime: str) -> None:
-        from wan_cli.provenance import make_png_embedder, png_text_entries
+        from wan_cli.files.provenance import make_png_embedder, png_text_entries
 
         record.answer_over.wait()  # the image is downloaded; its provenance wants the whole run
         meta = _metadata(record, config, job, image)
@@ -559,7 +559,7 @@ def _collect(
     Ctrl-C cancels the downloads (`abort` breaks their blocked reads) but still waits for each
     to remove its temp file.
     """
-    from wan_cli.download import SavedImage
+    from wan_cli.files.download import SavedImage
 
     interrupted = False
     for index, future in sorted(futures.items()):
@@ -623,7 +623,7 @@ def _conclude(
     job: Job,
 ) -> ExitCode:
     """Print the results and report failures; returns the exit code."""
-    from wan_cli.render import Summary
+    from wan_cli.ui.render import Summary
 
     record, saved, failed, error, code = (
         outcome.record,
@@ -670,7 +670,7 @@ def _conclude(
             elif image.url:
                 out.result(printable_url(image.url))  # not saved: the URL is the result
     if config.preview is not None:
-        from wan_cli.preview import show_previews
+        from wan_cli.ui.preview import show_previews
 
         paths = [s.path for s in saved if s is not None and s.error is None and s.path]
         show_previews(paths, out, config.preview)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from wan_cli.errors import UsageError
-from wan_cli.refs import RefImage, load_ref
+from wan_cli.files.refs import RefImage, load_ref
 
 Mode = Literal["generate", "edit"]
 

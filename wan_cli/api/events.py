@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from wan_cli.sse import SSEMessage, iter_sse
+from wan_cli.api.sse import SSEMessage, iter_sse
 
 if TYPE_CHECKING:
     import re

@@ -1,0 +1,1 @@
+"""The HTTP side: request bodies, the client, SSE framing, answers translated into events."""

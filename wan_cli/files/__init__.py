@@ -1,0 +1,1 @@
+"""Files on disk: reference images read, images downloaded and named, provenance written."""
