@@ -44,6 +44,26 @@ class WanError(Exception):
         self.request_id = request_id
         self.status = status
 
+    def describe(self) -> str:
+        """The one-line message people see: the message and, when known, the request id."""
+        return with_request_id(self.message, self.request_id)
+
+
+def with_request_id(message: str, request_id: str | None) -> str:
+    """The request-id phrase every message uses, so support can grep for one form."""
+    return f"{message} (request_id {request_id})" if request_id else message
+
+
+def error_document(error: WanError) -> dict[str, object]:
+    """The `error` object of every `--json` document (generate, edit, task, batch)."""
+    return {
+        "message": error.message,
+        "code": error.code,
+        "status": error.status,
+        "class": type(error).__name__,
+        "request_id": error.request_id,
+    }
+
 
 class UsageError(WanError):
     """Bad flag or input; nothing was sent."""

@@ -30,7 +30,9 @@ def save_recorded_images(
     from wan_cli.files.download import make_download_client
     from wan_cli.files.naming import writable_directory
     from wan_cli.history import expired_reason, resolve_image_path
-    from wan_cli.run.consume import Job, RunConfig, RunRecord, save_image
+    from wan_cli.run.model import Job, RunConfig, RunRecord
+    from wan_cli.run.recorder import existing_row
+    from wan_cli.run.save import save_image
     from wan_cli.settings import resolve_settings
     from wan_cli.ui.render import make_view
 
@@ -89,7 +91,7 @@ def save_recorded_images(
         request_id=run.request_id,
         text=[run.text],
         usage=Usage(raw=run.usage) if run.usage else None,
-        history_id=run.id,
+        recorder=existing_row(store, run.id),
     )
     out.info(f"saving {len(pending)} image(s) of run {run_id} into {config.output_dir}")
     view = make_view(out)

@@ -4,18 +4,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from wan_cli.batch.manifest import ManifestRecord
-from wan_cli.errors import ExitCode
+from wan_cli.errors import ExitCode, WanError
 
 if TYPE_CHECKING:
     from wan_cli.batch.items import BatchItem
     from wan_cli.batch.plan import BatchPlan
     from wan_cli.files.download import SavedImage
-    from wan_cli.run.consume import RunOutcome
+    from wan_cli.run.outcome import RunOutcome
 
 # The batch's exit code is the first of these that any line ended with. Why this order:
 # 130 the user stopped it; 3 no line can work until the key is fixed; 7 paid images sit at URLs
@@ -44,10 +44,18 @@ class LineOutcome:
     paths: tuple[str, ...] = ()
     urls: tuple[str, ...] = ()  # every image link the answer held
     unsaved: tuple[str, ...] = ()  # links of images that were not saved
-    error: str | None = None
+    failure: WanError | None = field(default=None, compare=False)  # None: the line succeeded
     history_id: int | None = None
     elapsed_s: float = 0.0
-    error_code: str | None = None  # the service's code, e.g. Throttling.AllocationQuota
+
+    @property
+    def error(self) -> str | None:
+        return self.failure.message if self.failure is not None else None
+
+    @property
+    def error_code(self) -> str | None:
+        """The service's code, e.g. Throttling.AllocationQuota."""
+        return self.failure.code if self.failure is not None else None
 
     @property
     def status(self) -> str:
@@ -68,10 +76,9 @@ def outcome_of(item: BatchItem, result: RunOutcome, elapsed_s: float) -> LineOut
         paths=tuple(str(s.path) for s in saved),
         urls=tuple(image.url for image in record.images if image.url),
         unsaved=tuple(image.url for image, _ in result.failed if image.url),
-        error=error.message if error is not None else None,
+        failure=error,
         history_id=record.history_id,
         elapsed_s=elapsed_s,
-        error_code=error.code if error is not None else None,
     )
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from wan_cli.batch.outcome import SEVERITY
-from wan_cli.errors import ExitCode
+from wan_cli.errors import ExitCode, error_document, with_request_id
 from wan_cli.ui.output import Output
 
 if TYPE_CHECKING:
@@ -58,8 +58,8 @@ def print_summary(report: BatchReport, out: Output) -> None:
             rows.append(("-", "not started", len(report.not_run)))
         _table(out, rows)
     for outcome in failed[:MAX_LISTED_FAILURES]:
-        where = f" (request_id {outcome.request_id})" if outcome.request_id else ""
-        out.error(f"line {outcome.item.number} (exit {int(outcome.code)}): {outcome.error}{where}")
+        message = with_request_id(str(outcome.error), outcome.request_id)
+        out.error(f"line {outcome.item.number} (exit {int(outcome.code)}): {message}")
         for url in outcome.unsaved:
             out.error(f"  not saved, fetch within ~24 h: {url}")
     if len(failed) > MAX_LISTED_FAILURES:
@@ -117,7 +117,7 @@ def report_document(report: BatchReport) -> dict[str, Any]:
                 "request_id": outcome.request_id,
                 "images": list(outcome.paths),
                 "urls": list(outcome.urls),
-                "error": outcome.error,
+                "error": error_document(outcome.failure) if outcome.failure else None,
                 "history_id": outcome.history_id,
             }
         )

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from wan_cli.batch.items import BatchItem
     from wan_cli.batch.manifest import ManifestWriter
     from wan_cli.batch.plan import BatchPlan
-    from wan_cli.run.consume import RunConfig
+    from wan_cli.run.model import RunConfig
 
 
 class _LineView(QuietView):
@@ -49,7 +49,10 @@ def run_line(
 ) -> LineOutcome:
     """One line as an ordinary run (history, downloads, provenance); never raises."""
     from wan_cli.api.request import build_request
-    from wan_cli.run.consume import api_answer, consume_events, job_for, settle
+    from wan_cli.run.consume import consume_events
+    from wan_cli.run.model import job_for
+    from wan_cli.run.outcome import settle
+    from wan_cli.run.source import api_answer
 
     started = time.monotonic()
     try:
@@ -70,9 +73,8 @@ def run_line(
         return LineOutcome(
             item,
             error.exit_code,
-            error=error.message,
+            failure=error,
             elapsed_s=time.monotonic() - started,
-            error_code=error.code,
         )
     except Exception as error:  # a bug in one line must not take the others down
         if os.environ.get("WAN_DEBUG"):
@@ -82,7 +84,7 @@ def run_line(
         return LineOutcome(
             item,
             ExitCode.INTERNAL,
-            error=f"internal error: {type(error).__name__}: {error}",
+            failure=WanError(f"internal error: {type(error).__name__}: {error}"),
             elapsed_s=time.monotonic() - started,
         )
 

@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from wan_cli.errors import ExitCode
+from wan_cli.errors import ExitCode, with_request_id
 from wan_cli.ui.output import Output, escape_markup
 
 if TYPE_CHECKING:
@@ -70,8 +70,8 @@ def _finished_line(outcome: LineOutcome) -> str:
         first = outcome.paths[0] if outcome.paths else ""
         more = f" +{len(outcome.paths) - 1} more" if len(outcome.paths) > 1 else ""
         return f"{label} done in {outcome.elapsed_s:.1f} s: {first}{more}"
-    where = f" (request_id {outcome.request_id})" if outcome.request_id else ""
-    return f"{label} {outcome.status} (exit {int(outcome.code)}): {outcome.error}{where}"
+    message = with_request_id(str(outcome.error), outcome.request_id)
+    return f"{label} {outcome.status} (exit {int(outcome.code)}): {message}"
 
 
 def _retry_line(item: BatchItem, attempt: int, delay: float, why: str) -> str:

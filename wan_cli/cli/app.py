@@ -39,7 +39,7 @@ class WanGroup(LightGroup):
         except WanError as error:
             from wan_cli.ui.output import get_output
 
-            get_output().error(_describe(error), hint=error.hint)
+            get_output().error(error.describe(), hint=error.hint)
             raise typer.Exit(int(error.exit_code)) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt, BrokenPipeError):
             # BrokenPipeError: the reader of stdout went away (`wan … | head -1`); click ends
@@ -64,12 +64,6 @@ def _is_click_exception(error: Exception) -> bool:
     from typer._click.exceptions import ClickException
 
     return isinstance(error, ClickException)
-
-
-def _describe(error: WanError) -> str:
-    if error.request_id:
-        return f"{error.message} (request_id {error.request_id})"
-    return error.message
 
 
 app = WanTyper(

@@ -16,7 +16,7 @@ from wan_cli.ui.output import Output, is_terminal, set_output
 
 if TYPE_CHECKING:
     from wan_cli.history import Store
-    from wan_cli.run.consume import RunConfig
+    from wan_cli.run.model import RunConfig
     from wan_cli.settings import Settings
 
 # Flags that name a setting (resolved with env > profile > defaults by `settings`).
@@ -101,7 +101,7 @@ def run_config(
     """What every run of this command shares: the key (AuthError without one), limits, where
     images go, and the history store (opened here; the caller closes it)."""
     from wan_cli.files.naming import writable_directory
-    from wan_cli.run.consume import RunConfig
+    from wan_cli.run.model import RunConfig
     from wan_cli.settings import require_api_key
 
     api_key = require_api_key(settings)

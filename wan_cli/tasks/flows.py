@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wan_cli.api.request import url_host
-from wan_cli.errors import ApiRejected, ExitCode, Interrupted, UsageError, WanError
+from wan_cli.errors import (
+    ApiRejected,
+    ExitCode,
+    Interrupted,
+    UsageError,
+    WanError,
+    error_document,
+)
 from wan_cli.tasks.protocol import (
     CANCELED,
     FAILED,
@@ -43,7 +50,7 @@ if TYPE_CHECKING:
     from wan_cli.api.events import Event
     from wan_cli.api.request import PreparedRequest
     from wan_cli.history import RunRow, Store
-    from wan_cli.run.consume import RunConfig
+    from wan_cli.run.model import RunConfig
     from wan_cli.settings import Settings
     from wan_cli.ui.output import Output
     from wan_cli.ui.render import View
@@ -440,12 +447,7 @@ def _json_failure(
             "request_id": status.request_id if status is not None else None,
             "images": [],
             "exit_code": int(error.exit_code),
-            "error": {
-                "message": error.message,
-                "code": error.code,
-                "status": error.status,
-                "class": type(error).__name__,
-            },
+            "error": error_document(error),
         }
     )
 
@@ -470,7 +472,8 @@ def _collect(
 ) -> ExitCode:
     """Hand the finished task to `run_events`: the same saving, provenance and exit codes, and
     the images recorded in the task's own row (one is made for a task not in history)."""
-    from wan_cli.run.consume import EventSource, Job, RunConfig, run_events
+    from wan_cli.run.consume import run_events
+    from wan_cli.run.model import EventSource, Job, RunConfig
 
     settings, row = session.settings, session.row
     history_id = row.id if row is not None else None

@@ -1,0 +1,108 @@
+"""Saving one image of a run: download (or decode) it under its name, then its provenance
+(PNG text chunks once the answer is over, a sidecar JSON) and its history row."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import httpx
+
+    from wan_cli.api.events import ImageRef
+    from wan_cli.files.download import SavedImage
+    from wan_cli.run.model import Job, RunConfig, RunRecord
+    from wan_cli.ui.render import View
+
+
+def save_image(
+    client: httpx.Client,
+    image: ImageRef,
+    record: RunRecord,
+    config: RunConfig,
+    job: Job,
+    view: View,
+    cancel: threading.Event,
+) -> SavedImage:
+    from wan_cli.files.download import download_image, save_inline
+    from wan_cli.files.naming import image_stem
+
+    if job.name is not None:
+        stem = f"{job.name}-{image.index + 1}"
+    else:
+        stem = image_stem(job.prompt, record.created, image.index + 1)
+    finalize = None
+    if config.metadata:
+        finalize = _png_embedder(record, config, job, image)
+
+    def progress(done: int, total: int | None) -> None:
+        view.download_progress(image.index, done, total)
+
+    if image.data is not None:
+        saved = save_inline(
+            image.data,
+            directory=config.output_dir,
+            stem=stem,
+            index=image.index,
+            finalize=finalize,
+        )
+    else:
+        saved = download_image(
+            client,
+            image.url or "",
+            directory=config.output_dir,
+            stem=stem,
+            index=image.index,
+            max_bytes=config.max_download_bytes,
+            retries=config.retries,
+            on_progress=progress,
+            finalize=finalize,
+            cancel=cancel,
+        )
+    if saved.error is None and saved.path is not None and config.metadata:
+        from wan_cli.files.provenance import write_sidecar
+
+        try:
+            meta = _metadata(record, config, job, image)
+            # The image's own hash cannot live inside it (embedding changes it): the sidecar has it.
+            write_sidecar(saved.path, {**meta, "sha256": saved.sha256, "bytes": saved.bytes})
+        except OSError as error:
+            saved = replace(saved, error=f"saved, but the sidecar could not be written: {error}")
+    record.recorder.saved(saved)
+    view.image_saved(saved)
+    return saved
+
+
+def _metadata(record: RunRecord, config: RunConfig, job: Job, image: ImageRef) -> dict[str, Any]:
+    from wan_cli.files.provenance import build_metadata
+
+    return build_metadata(
+        prompt=job.prompt,
+        negative_prompt=job.parameters.get("negative_prompt"),
+        parameters=job.parameters,
+        references=list(job.references),
+        model=config.model,
+        provider=config.provider,
+        request_id=record.request_id,
+        source_url=image.url,
+        usage=record.usage.raw if record.usage else None,
+        index=image.index,
+        text=record.full_text,
+        created=record.created,
+    )
+
+
+def _png_embedder(
+    record: RunRecord, config: RunConfig, job: Job, image: ImageRef
+) -> Callable[[Path, str], None]:
+    def embed(path: Path, mime: str) -> None:
+        from wan_cli.files.provenance import make_png_embedder, png_text_entries
+
+        record.answer_over.wait()  # the image is downloaded; its provenance wants the whole run
+        meta = _metadata(record, config, job, image)
+        make_png_embedder(png_text_entries(meta))(path, mime)
+
+    return embed

@@ -1,0 +1,101 @@
+"""Where a run's events come from: the API's answer (POST, retries, then the answer's content
+type picks the translation), or, for `wan task wait`, a finished task's answer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from wan_cli.api.events import Event, StreamCut
+from wan_cli.api.request import url_host
+
+if TYPE_CHECKING:
+    import httpx
+
+    from wan_cli.api.request import PreparedRequest
+    from wan_cli.run.model import EventSource, Pacer, RunConfig
+    from wan_cli.ui.output import Output
+    from wan_cli.ui.render import View
+
+
+def answer_events(response: httpx.Response) -> Iterator[Event]:
+    """Pick the translation for the answer's content type (a gateway may not stream)."""
+    from wan_cli.api import events, sse
+
+    content_type = response.headers.get("content-type", "")
+    if "text/event-stream" in content_type.lower():
+        yield from events.events_from_sse(sse.iter_sse(response.iter_bytes()))
+        return
+    import json
+
+    raw = response.read()
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        if raw.lstrip(b"\xef\xbb\xbf \t\r\n").startswith((b"data:", b"event:", b"id:", b":")):
+            # A stream under another (or no) content type, e.g. relabelled by a proxy.
+            yield from events.events_from_sse(sse.iter_sse([raw]))
+            return
+        snippet = raw[:80].decode("utf-8", "replace")
+        yield StreamCut(
+            f"the answer is not JSON ({content_type or 'no content type'}): {snippet!r}"
+        )
+        return
+    yield from events.events_from_json(document, status=response.status_code)
+
+
+def api_answer(
+    prepared: PreparedRequest, config: RunConfig, out: Output, pacer: Pacer | None = None
+) -> EventSource:
+    """The event source of a normal run: POST the request, then translate the answer.
+
+    With a `pacer` (batch), the request goes through its client, sending waits for it, and
+    retries slow every request sharing it.
+    """
+
+    @contextmanager
+    def source(view: View) -> Iterator[Iterator[Event]]:
+        from contextlib import nullcontext
+
+        from wan_cli.api.client import RetryPolicy, make_api_client, open_answer
+
+        on_retry: Callable[[int, float, str], None] = view.retrying
+        sleep: Callable[[float], None] = time.sleep
+        if pacer is not None:
+            pacer.before_send()
+            on_retry = _both(pacer.retrying, view.retrying)
+            sleep = pacer.sleep
+        view.waiting(f"sending to {url_host(prepared.url)}: {config.model}")
+        client = (
+            nullcontext(pacer.api_client())
+            if pacer is not None
+            else make_api_client(config.timeout)
+        )
+        with (
+            client as api,
+            open_answer(
+                api,
+                prepared,
+                config.api_key,
+                RetryPolicy(retries=config.retries),
+                on_retry=on_retry,
+                sleep=sleep,
+                log=out.detail if out.verbose else None,
+            ) as response,
+        ):
+            view.waiting(f"generating with {config.model}")
+            yield answer_events(response)
+
+    return source
+
+
+def _both(
+    first: Callable[[int, float, str], None], second: Callable[[int, float, str], None]
+) -> Callable[[int, float, str], None]:
+    def call(attempt: int, delay: float, why: str) -> None:
+        first(attempt, delay, why)
+        second(attempt, delay, why)
+
+    return call
