@@ -172,7 +172,7 @@ def _builtin_defaults() -> dict[str, str]:
     return {key: value for key, value in shown.items() if value}
 
 
-# Commands whose unset options fall back to the settings (`generation.execute` resolves them):
+# Commands whose unset options fall back to the settings (`run.assemble` resolves them):
 # there an option named after a setting *is* that setting. Elsewhere the same name can mean
 # something else (`wan task wait --timeout`, `wan gallery --history`, `wan history rerun`
 # options that change a recorded request), so only `--profile` is mapped everywhere.
@@ -181,10 +181,13 @@ SETTINGS_COMMANDS = ("wan generate", "wan edit")
 
 def settings_options() -> dict[str, str]:
     """Parameter name → setting key, for the options of SETTINGS_COMMANDS."""
-    from wan_cli.run.assemble import SETTING_FLAGS
+    from dataclasses import fields
 
-    mapping = {name: name.replace("_", "-") for name in SETTING_FLAGS}
-    # Also read by `generation.execute`: size falls back to the setting; the two switches
+    from wan_cli.run.options import SettingFlags
+
+    names = [f.name for f in fields(SettingFlags) if f.name != "profile"]
+    mapping = {name: name.replace("_", "-") for name in names}
+    # Also read by `run.assemble`: size falls back to the setting; the two switches
     # turn a boolean setting off for one run.
     mapping.update(size="size", no_metadata="metadata", no_history="history")
     return mapping

@@ -29,6 +29,7 @@ from wan_cli.batch.plan import (
 )
 from wan_cli.batch.views import Tally
 from wan_cli.errors import ExitCode, Interrupted, UsageError
+from wan_cli.run.options import RequestOptions
 
 # -- parse ---------------------------------------------------------------------------------------
 
@@ -122,13 +123,15 @@ def test_line_values_override_defaults_and_mode_specific_defaults_apply_by_mode(
     tmp_path: Path,
 ) -> None:
     defaults = LineDefaults(
-        mode="generate",
-        refs=("style.png",),
-        size="1280*720",
-        n=3,
-        max_images=2,
-        seed=1,
-        prompt_extend=False,
+        request=RequestOptions(
+            mode="generate",
+            refs=("style.png",),
+            size="1280*720",
+            n=3,
+            max_images=2,
+            seed=1,
+            prompt_extend=False,
+        ),
         output_dir=tmp_path / "out",
         base_dir=tmp_path / "batchdir",
     )

@@ -496,7 +496,7 @@ def test_expired_reason() -> None:
     assert old is not None and "30 h old" in old and "24 hours" in old
 
 
-def test_request_args_replay_a_run(tmp_path: Path) -> None:
+def test_recorded_request_replays_a_run(tmp_path: Path) -> None:
     store = store_at(tmp_path / "history.db")
     run_id = start(
         store,
@@ -509,10 +509,12 @@ def test_request_args_replay_a_run(tmp_path: Path) -> None:
     )
     run = store.get_run(run_id)
     assert run is not None
-    args = history.request_args(run)
-    assert args["ref"] == ["/abs/a.png", "https://x/b.png"]
-    assert (args["n"], args["size"], args["seed"], args["prompt_extend"]) == (2, "1K", 3, False)
-    assert args["max_images"] is None and args["model"] == "wan2.6-image"
+    request = history.recorded_request(run)
+    assert request.mode == "edit" and request.prompt == run.prompt
+    assert request.refs == ("/abs/a.png", "https://x/b.png")
+    assert (request.n, request.size, request.seed, request.prompt_extend) == (2, "1K", 3, False)
+    assert request.max_images is None
+    assert history.recorded_request(run, with_refs=False).refs == ()
     with pytest.raises(UsageError, match="inline"):
         history.ref_source({"kind": "data", "source": "data:image/png;base64,…"}, 1)
 

@@ -29,6 +29,8 @@ from wan_cli.errors import UsageError
 if TYPE_CHECKING:
     import sqlite3
 
+    from wan_cli.run.options import RequestOptions
+
 ENV_HISTORY = "WAN_HISTORY"
 # How long a write waits for another process's write before history gives up for this run.
 BUSY_TIMEOUT_S = 5.0
@@ -771,28 +773,27 @@ def open_existing(path: Path, *, warn: Callable[[str], None] | None = None) -> S
 # -- using a recorded run again ---------------------------------------------------------------
 
 
-def request_args(run: RunRow) -> dict[str, Any]:
-    """The `wan generate`/`wan edit` arguments that send `run`'s request again (prompt,
-    references, parameters, model). Raises UsageError for a reference history cannot replay."""
+def recorded_request(run: RunRow, *, with_refs: bool = True) -> RequestOptions:
+    """The request options that send `run`'s request again (prompt, references, parameters);
+    the model is the run's own `run.model`. Raises UsageError for a reference history cannot
+    replay; `with_refs=False` leaves the references out (the user gives new ones)."""
+    from wan_cli.run.options import RequestOptions, check_mode
+
     params = run.parameters
-    args: dict[str, Any] = {
-        "prompt": run.prompt,
-        "ref": [ref_source(ref, number) for number, ref in enumerate(run.references, 1)],
-        "size": params.get("size"),
-        "negative_prompt": params.get("negative_prompt"),
-        "seed": params.get("seed"),
-        "watermark": params.get("watermark"),
-        "model": run.model,
-        "max_images": None,
-        "n": None,
-        "prompt_extend": None,
-    }
-    if run.command == "edit":
-        args["n"] = params.get("n")
-        args["prompt_extend"] = params.get("prompt_extend")
-    else:
-        args["max_images"] = params.get("max_images")
-    return args
+    mode = check_mode(run.command, "the recorded command")
+    refs = enumerate(run.references, 1) if with_refs else ()
+    return RequestOptions(
+        mode=mode,
+        prompt=run.prompt,
+        refs=tuple(ref_source(ref, number) for number, ref in refs),
+        size=params.get("size"),
+        max_images=params.get("max_images") if mode == "generate" else None,
+        n=params.get("n") if mode == "edit" else None,
+        negative_prompt=params.get("negative_prompt"),
+        seed=params.get("seed"),
+        watermark=params.get("watermark"),
+        prompt_extend=params.get("prompt_extend") if mode == "edit" else None,
+    )
 
 
 def ref_source(ref: Mapping[str, Any], number: int) -> str:

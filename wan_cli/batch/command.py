@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from wan_cli.batch.items import LineDefaults, prepare_items
 from wan_cli.batch.manifest import MANIFEST_NAME, ManifestWriter, read_manifest
@@ -28,7 +28,8 @@ from wan_cli.batch.report import print_summary, report_document
 from wan_cli.batch.runner import run_batch
 from wan_cli.batch.views import make_progress
 from wan_cli.errors import ExitCode, Interrupted, UsageError
-from wan_cli.run.assemble import command_settings, output_dir_of, run_config
+from wan_cli.run.assemble import command_settings, output_dir_of, sending_config
+from wan_cli.run.options import OutputFlags, RequestOptions, SettingFlags
 from wan_cli.ui.output import Output, ask_yes_no, is_terminal, printable_url, set_output
 
 if TYPE_CHECKING:
@@ -38,21 +39,40 @@ DEFAULT_CONCURRENCY = 2
 MAX_CONCURRENCY = 32
 
 
-def execute_batch(args: Mapping[str, Any], *, stdin: TextIO) -> ExitCode:
+@dataclass(frozen=True)
+class BatchOptions:
+    """Everything `wan batch` was told. `request` holds the defaults of every line."""
+
+    file: str
+    request: RequestOptions = field(default_factory=RequestOptions)
+    settings: SettingFlags = field(default_factory=SettingFlags)
+    output: OutputFlags = field(default_factory=OutputFlags)
+    concurrency: int = DEFAULT_CONCURRENCY
+    shard: str | None = None
+    force: bool = False
+    retry_failed: bool = False
+    manifest: Path | None = None
+    max_total_images: int | None = None
+    yes: bool = False
+    dry_run: bool = False
+    input_format: str = "auto"
+
+
+def execute_batch(options: BatchOptions, *, stdin: TextIO) -> ExitCode:
     """Validate every line, plan, then dry-run or send; returns the batch's exit code.
     (Ctrl-C while lines are in flight is handled by `run_batch`; anywhere else it is 130.)"""
-    out = set_output(Output(quiet=args["quiet"], verbose=args["verbose"]))
+    out = set_output(Output(quiet=options.output.quiet, verbose=options.output.verbose))
     try:
-        return _execute(args, stdin, out)
+        return _execute(options, stdin, out)
     except KeyboardInterrupt:
         raise Interrupted("interrupted") from None
 
 
-def _execute(args: Mapping[str, Any], stdin: TextIO, out: Output) -> ExitCode:
-    plan, settings, manifest_path = _prepare(args, stdin, out)
+def _execute(options: BatchOptions, stdin: TextIO, out: Output) -> ExitCode:
+    plan, settings, manifest_path = _prepare(options, stdin, out)
     out.info(plan_summary(plan))
-    check_budget(plan, args.get("max_total_images"))
-    if args["dry_run"]:
+    check_budget(plan, options.max_total_images)
+    if options.dry_run:
         _print_dry_run(plan, out)
         return ExitCode.OK
 
@@ -61,7 +81,7 @@ def _execute(args: Mapping[str, Any], stdin: TextIO, out: Output) -> ExitCode:
     require_api_key(settings)  # before the question: a missing key is exit 3 at once
     if not plan.to_send:
         out.info(f"nothing to send: {len(plan.skipped)} line(s) skipped (--force sends them again)")
-        if args["json_output"]:
+        if options.output.json_output:
             empty = BatchReport(plan, (), (), 0.0, False, manifest_path)
             out.result_json(report_document(empty))
         return ExitCode.OK
@@ -69,7 +89,7 @@ def _execute(args: Mapping[str, Any], stdin: TextIO, out: Output) -> ExitCode:
         f"Send {plan.requests} request(s) that can produce up to {plan.max_images} billed images?"
     )
     interactive = is_terminal(stdin) and is_terminal(out.stderr)
-    asked = needs_confirmation(plan, yes=bool(args.get("yes")), interactive=interactive)
+    asked = needs_confirmation(plan, yes=options.yes, interactive=interactive)
     if asked and not ask_yes_no(
         question, stdin, out.stderr, if_interrupted="interrupted: nothing was sent"
     ):
@@ -79,7 +99,7 @@ def _execute(args: Mapping[str, Any], stdin: TextIO, out: Output) -> ExitCode:
 
     for directory in sorted({item.output_dir for item in plan.to_send}):
         writable_directory(directory)  # every line's destination, before anything is sent
-    config = run_config(settings, args, out)
+    config = sending_config(settings, options.output, out)
     history = config.history
     writer = ManifestWriter(manifest_path)
     lock = threading.Lock()
@@ -88,7 +108,7 @@ def _execute(args: Mapping[str, Any], stdin: TextIO, out: Output) -> ExitCode:
     held: list[str] | None = [] if is_terminal(out.stdout) else None
 
     def print_result(outcome: LineOutcome) -> None:
-        if args["json_output"]:
+        if options.output.json_output:
             return
         # A URL stands for an image that was not saved (valid ~24 h).
         results = [*outcome.paths, *map(printable_url, outcome.unsaved)]
@@ -105,7 +125,7 @@ def _execute(args: Mapping[str, Any], stdin: TextIO, out: Output) -> ExitCode:
             plan,
             config,
             out,
-            concurrency=args.get("concurrency", DEFAULT_CONCURRENCY),
+            concurrency=options.concurrency,
             manifest=writer,
             progress=make_progress(out),
             pacer=pacer,
@@ -119,36 +139,21 @@ def _execute(args: Mapping[str, Any], stdin: TextIO, out: Output) -> ExitCode:
     print_summary(report, out)
     for result in held or ():
         out.result(result)
-    if args["json_output"]:
+    if options.output.json_output:
         out.result_json(report_document(report))
     return report.code
 
 
-def _prepare(
-    args: Mapping[str, Any], stdin: TextIO, out: Output
-) -> tuple[BatchPlan, Settings, Path]:
-    shard, resume = _check_options(args)
-    settings = command_settings(args, out)
+def _prepare(options: BatchOptions, stdin: TextIO, out: Output) -> tuple[BatchPlan, Settings, Path]:
+    shard, resume = _check_options(options)
+    settings = command_settings(options.settings, out)
 
-    source = str(args["file"])
+    source = options.file
     text, base_dir = read_source(source, stdin)
-    specs, problems = parse_batch(text, args.get("format") or "auto")
+    specs, problems = parse_batch(text, options.input_format)
     output_dir = output_dir_of(settings)
     defaults = LineDefaults(
-        mode="edit" if args.get("mode") == "edit" else "generate",
-        refs=tuple(args.get("ref") or ()),
-        size=args.get("size") or settings.size,
-        n=args.get("n"),
-        max_images=args.get("max_images"),
-        negative_prompt=args.get("negative_prompt"),
-        seed=args.get("seed"),
-        watermark=args.get("watermark"),
-        prompt_extend=args.get("prompt_extend"),
-        model=settings.model,
-        provider=settings.provider,
-        base_url=settings.base_url,
-        output_dir=output_dir,
-        base_dir=base_dir,
+        request=options.request, settings=settings, output_dir=output_dir, base_dir=base_dir
     )
     items, invalid = prepare_items(specs, defaults)
     total = len(specs) + len(problems)  # every non-blank line
@@ -164,30 +169,30 @@ def _prepare(
         name = "stdin" if source == "-" else source
         raise UsageError(f"no prompts in {name}", hint="one JSON object or prompt per line")
     manifest_path = (
-        Path(args["manifest"]).expanduser() if args.get("manifest") else output_dir / MANIFEST_NAME
+        options.manifest.expanduser() if options.manifest else output_dir / MANIFEST_NAME
     )
     previous = read_manifest(manifest_path) if resume is not Resume.FORCE else {}
     return make_plan(items, previous, resume, shard), settings, manifest_path
 
 
-def _check_options(args: Mapping[str, Any]) -> tuple[Shard | None, Resume]:
-    concurrency = args.get("concurrency", DEFAULT_CONCURRENCY)
+def _check_options(options: BatchOptions) -> tuple[Shard | None, Resume]:
+    concurrency = options.concurrency
     if not 1 <= concurrency <= MAX_CONCURRENCY:
         raise UsageError(f"--concurrency must be 1..{MAX_CONCURRENCY}, got {concurrency}")
-    if args.get("format", "auto") not in FORMATS:
-        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {args['format']!r}")
-    if args.get("mode", "generate") not in ("generate", "edit"):
-        raise UsageError(f"--mode must be generate or edit, got {args['mode']!r}")
-    limit = args.get("max_total_images")
+    if options.input_format not in FORMATS:
+        raise UsageError(
+            f"--format must be one of {', '.join(FORMATS)}, got {options.input_format!r}"
+        )
+    limit = options.max_total_images
     if limit is not None and limit < 0:
         raise UsageError(f"--max-total-images must be 0 or more, got {limit}")
-    if args.get("force") and args.get("retry_failed"):
+    if options.force and options.retry_failed:
         raise UsageError("--force redoes every line; --retry-failed only failed ones: pick one")
-    shard = parse_shard(args["shard"]) if args.get("shard") else None
+    shard = parse_shard(options.shard) if options.shard else None
     resume = Resume.PENDING
-    if args.get("force"):
+    if options.force:
         resume = Resume.FORCE
-    elif args.get("retry_failed"):
+    elif options.retry_failed:
         resume = Resume.RETRY_FAILED
     return shard, resume
 

@@ -7,34 +7,35 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from wan_cli.api.request import DEFAULT_MAX_IMAGES, DEFAULT_MODEL, DEFAULT_N, GenerateInputs, Mode
+from wan_cli.api.request import DEFAULT_MAX_IMAGES, DEFAULT_N, GenerateInputs
 from wan_cli.batch.parse import LineProblem, LineSpec
 from wan_cli.errors import UsageError
+from wan_cli.run.options import RequestOptions
 
 if TYPE_CHECKING:
     from wan_cli.api.request import PreparedRequest
+    from wan_cli.settings import Settings
+
+_T = TypeVar("_T")
+
+
+def builtin_settings() -> Settings:
+    """The settings with nothing configured (no flags, environment or config file)."""
+    from wan_cli.settings import ConfigFile, resolve
+
+    return resolve({}, {}, ConfigFile(Path("wan-no-config.toml")))
 
 
 @dataclass(frozen=True)
 class LineDefaults:
     """What the command line says for every line that does not say otherwise."""
 
-    mode: Mode = "generate"
-    refs: tuple[str, ...] = ()
-    size: str | None = None
-    n: int | None = None  # edit lines only
-    max_images: int | None = None  # generate lines only
-    negative_prompt: str | None = None
-    seed: int | None = None
-    watermark: bool | None = None
-    prompt_extend: bool | None = None  # edit lines only
-    model: str = DEFAULT_MODEL
-    provider: str = "gateway"
-    base_url: str | None = None
+    request: RequestOptions = field(default_factory=RequestOptions)  # its prompt: unused
+    settings: Settings = field(default_factory=builtin_settings)
     output_dir: Path = Path()
     base_dir: Path = Path()  # relative refs written in the file are relative to the file
 
@@ -57,44 +58,41 @@ def _is_local(ref: str) -> bool:
 
 
 def line_inputs(spec: LineSpec, defaults: LineDefaults) -> tuple[GenerateInputs, Path]:
-    """The line's request inputs and output directory: its own values, else the defaults.
+    """The line's request inputs and output directory: its own values, else the defaults,
+    through the same assembler as a single run (`run.assemble.run_inputs`).
 
     Mode-specific defaults (`-n`, `--max-images`, `--prompt-extend`) apply only to lines of
     that mode, so one command line can serve a file that mixes generate and edit lines.
     """
-    mode: Mode = spec.mode or defaults.mode
+    from wan_cli.run.assemble import run_inputs
+
+    base = defaults.request
     if spec.refs is not None:
         refs = tuple(
             str(defaults.base_dir / os.path.expanduser(ref)) if _is_local(ref) else ref
             for ref in spec.refs
         )
     else:
-        refs = defaults.refs
-
-    def pick(own: Any, default: Any, applies: bool = True) -> Any:
-        if own is not None:
-            return own
-        return default if applies else None
-
+        refs = base.refs
     output_dir = defaults.output_dir
     if spec.output_dir is not None:
         output_dir = defaults.output_dir / Path(spec.output_dir).expanduser()
-    inputs = GenerateInputs(
-        mode=mode,
-        prompt=spec.prompt,
+    request = RequestOptions(
+        mode=spec.mode or base.mode,
         refs=refs,
-        size=pick(spec.size, defaults.size),
-        max_images=pick(spec.max_images, defaults.max_images, mode == "generate"),
-        n=pick(spec.n, defaults.n, mode == "edit"),
-        negative_prompt=pick(spec.negative_prompt, defaults.negative_prompt),
-        seed=pick(spec.seed, defaults.seed),
-        watermark=pick(spec.watermark, defaults.watermark),
-        prompt_extend=pick(spec.prompt_extend, defaults.prompt_extend, mode == "edit"),
-        model=defaults.model,
-        provider=defaults.provider,
-        base_url=defaults.base_url,
+        size=_given(spec.size, base.size),
+        max_images=_given(spec.max_images, base.max_images),
+        n=_given(spec.n, base.n),
+        negative_prompt=_given(spec.negative_prompt, base.negative_prompt),
+        seed=_given(spec.seed, base.seed),
+        watermark=_given(spec.watermark, base.watermark),
+        prompt_extend=_given(spec.prompt_extend, base.prompt_extend),
     )
-    return inputs, output_dir
+    return run_inputs(request, spec.prompt, defaults.settings), output_dir
+
+
+def _given(own: _T | None, default: _T | None) -> _T | None:
+    return own if own is not None else default
 
 
 def request_key(body: Mapping[str, Any], name: str | None, output_dir: str | None) -> str:

@@ -200,10 +200,49 @@ def batch(
       wan batch prompts.txt -o out/ -j 4
       wan batch products.jsonl --shard 2/3 --max-total-images 100 --yes
     """
-    from wan_cli.batch.command import execute_batch
+    from wan_cli.batch.command import BatchOptions, execute_batch
+    from wan_cli.run.options import OutputFlags, RequestOptions, SettingFlags, check_mode
 
-    args = dict(locals())
-    args["format"] = args.pop("input_format")
-    code = execute_batch(args, stdin=sys.stdin)
+    options = BatchOptions(
+        file=file,
+        request=RequestOptions(
+            mode=check_mode(mode),
+            refs=tuple(ref or ()),
+            size=size,
+            max_images=max_images,
+            n=n,
+            negative_prompt=negative_prompt,
+            seed=seed,
+            watermark=watermark,
+            prompt_extend=prompt_extend,
+        ),
+        settings=SettingFlags(
+            profile=profile,
+            provider=provider,
+            base_url=base_url,
+            api_key=api_key,
+            model=model,
+            timeout=timeout,
+            retries=retries,
+            output_dir=output_dir,
+        ),
+        output=OutputFlags(
+            json_output=json_output,
+            quiet=quiet,
+            verbose=verbose,
+            no_metadata=no_metadata,
+            no_history=no_history,
+        ),
+        concurrency=concurrency,
+        shard=shard,
+        force=force,
+        retry_failed=retry_failed,
+        manifest=manifest,
+        max_total_images=max_total_images,
+        yes=yes,
+        dry_run=dry_run,
+        input_format=input_format,
+    )
+    code = execute_batch(options, stdin=sys.stdin)
     if code:
         raise typer.Exit(int(code))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -34,6 +35,9 @@ from wan_cli.cli.options import (
     Verbose,
     Watermark,
 )
+
+if TYPE_CHECKING:
+    from wan_cli.run.options import OutputFlags, RequestOptions, SettingFlags
 
 
 def generate(
@@ -90,7 +94,44 @@ def generate(
       wan generate "an autumn painting of a lighthouse" --size 1280*720
       wan generate "in this style, a winter scene" --ref style.png -o out/ --json
     """
-    _run(locals(), mode="generate")
+    from wan_cli.run.options import OutputFlags, RequestOptions, SettingFlags
+
+    request = RequestOptions(
+        mode="generate",
+        prompt=prompt,
+        refs=tuple(ref or ()),
+        size=size,
+        max_images=max_images,
+        negative_prompt=negative_prompt,
+        seed=seed,
+        watermark=watermark,
+    )
+    _run(
+        request,
+        SettingFlags(
+            profile=profile,
+            provider=provider,
+            base_url=base_url,
+            api_key=api_key,
+            model=model,
+            timeout=timeout,
+            retries=retries,
+            output_dir=output_dir,
+        ),
+        OutputFlags(
+            json_output=json_output,
+            quiet=quiet,
+            verbose=verbose,
+            no_metadata=no_metadata,
+            no_history=no_history,
+            preview=preview,
+            preview_protocol=preview_protocol,
+        ),
+        prompt_file=prompt_file,
+        dry_run=dry_run,
+        curl=curl,
+        async_task=async_task,
+    )
 
 
 def edit(
@@ -155,12 +196,69 @@ def edit(
       wan edit "make it snow" --ref photo.jpg
       wan edit "put the cat from image 2 on the sofa in image 1" -r room.png -r cat.jpg -n 2
     """
-    _run(locals(), mode="edit")
+    from wan_cli.run.options import OutputFlags, RequestOptions, SettingFlags
+
+    request = RequestOptions(
+        mode="edit",
+        prompt=prompt,
+        refs=tuple(ref or ()),
+        size=size,
+        n=n,
+        negative_prompt=negative_prompt,
+        seed=seed,
+        watermark=watermark,
+        prompt_extend=prompt_extend,
+    )
+    _run(
+        request,
+        SettingFlags(
+            profile=profile,
+            provider=provider,
+            base_url=base_url,
+            api_key=api_key,
+            model=model,
+            timeout=timeout,
+            retries=retries,
+            output_dir=output_dir,
+        ),
+        OutputFlags(
+            json_output=json_output,
+            quiet=quiet,
+            verbose=verbose,
+            no_metadata=no_metadata,
+            no_history=no_history,
+            preview=preview,
+            preview_protocol=preview_protocol,
+        ),
+        prompt_file=prompt_file,
+        dry_run=dry_run,
+        curl=curl,
+        async_task=async_task,
+    )
 
 
-def _run(args: dict[str, Any], mode: str) -> None:
+def _run(
+    request: RequestOptions,
+    settings: SettingFlags,
+    output: OutputFlags,
+    *,
+    prompt_file: Path | None,
+    dry_run: bool,
+    curl: bool,
+    async_task: bool,
+) -> None:
     from wan_cli.run.assemble import execute
+    from wan_cli.run.options import GenerateOptions
 
-    code = execute(args, mode=mode, stdin=sys.stdin)
+    options = GenerateOptions(
+        request=request,
+        settings=settings,
+        output=output,
+        prompt_file=prompt_file,
+        dry_run=dry_run,
+        curl=curl,
+        async_task=async_task,
+    )
+    code = execute(options, stdin=sys.stdin)
     if code:
         raise typer.Exit(int(code))

@@ -380,54 +380,51 @@ def rerun(
       wan history rerun 42 --seed 7
       wan history rerun 42 --size 1280*720 --dry-run
     """
-    from wan_cli.history import changed_file_refs, request_args
+    from dataclasses import replace
+
+    from wan_cli.history import changed_file_refs, recorded_request
     from wan_cli.run.assemble import execute
+    from wan_cli.run.options import GenerateOptions, OutputFlags, SettingFlags
 
     out = _output()
     run = _get_run(out, run_id)
-    args: dict[str, Any] = request_args(run) if ref is None else _without_refs(run)
-    overrides = {
-        "seed": seed,
-        "size": size,
-        "negative_prompt": negative_prompt,
-        "model": model,
-    }
-    args.update({name: value for name, value in overrides.items() if value is not None})
+    request = recorded_request(run, with_refs=ref is None)
     if ref is not None:
-        args["ref"] = list(ref)
+        request = replace(request, refs=tuple(ref))
     else:
         for problem in changed_file_refs(run.references):
             out.warn(f"reference {problem}: sending it as it is now")
-    args.update(
-        prompt_file=None,
-        output_dir=output_dir,
-        json_output=json_output,
+    request = replace(
+        request,
+        seed=request.seed if seed is None else seed,
+        size=size or request.size,
+        negative_prompt=request.negative_prompt if negative_prompt is None else negative_prompt,
+    )
+    options = GenerateOptions(
+        request=request,
+        settings=SettingFlags(
+            profile=profile,
+            provider=provider,
+            base_url=base_url,
+            model=model or run.model,
+            timeout=timeout,
+            retries=retries,
+            output_dir=output_dir,
+        ),
+        output=OutputFlags(
+            json_output=json_output,
+            quiet=quiet,
+            verbose=verbose,
+            no_metadata=no_metadata,
+            no_history=no_history,
+        ),
         dry_run=dry_run,
         curl=curl,
-        profile=profile,
-        provider=provider,
-        base_url=base_url,
-        api_key=None,
-        timeout=timeout,
-        retries=retries,
-        quiet=quiet,
-        verbose=verbose,
-        no_metadata=no_metadata,
-        no_history=no_history,
         rerun_of=run.id,
     )
-    code = execute(args, mode=run.command, stdin=sys.stdin)
+    code = execute(options, stdin=sys.stdin)
     if code:
         raise typer.Exit(int(code))
-
-
-def _without_refs(run: RunRow) -> dict[str, Any]:
-    """`request_args` for a run whose references the user replaces (they may be unreplayable)."""
-    from dataclasses import replace
-
-    from wan_cli.history import request_args
-
-    return request_args(replace(run, references=[]))
 
 
 # -- clear ----------------------------------------------------------------------------------

@@ -1,86 +1,37 @@
-"""From parsed command-line values to a finished run: prompt, settings, request, then `run`.
+"""From typed options to a run: the prompt, the settings, the request's inputs (`run_inputs`,
+the one assembler) and the run's config (`make_run_config`, the one factory); then `execute`
+dry-runs, prints curl, or runs it.
 
-Kept out of the typer module so the CLI stays a thin declaration of flags.
+Every entry point that sends goes through `run_inputs` and `make_run_config`: generate, edit,
+each batch line, `history rerun`, `task wait` and `history download`.
 """
 
 from __future__ import annotations
 
 import os
-import stat
-from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from wan_cli.errors import ExitCode, UsageError
+from wan_cli.errors import ExitCode
+from wan_cli.run.prompt import read_prompt
 from wan_cli.ui.output import Output, is_terminal, set_output
 
 if TYPE_CHECKING:
+    from wan_cli.api.request import GenerateInputs
     from wan_cli.history import Store
     from wan_cli.run.model import RunConfig
+    from wan_cli.run.options import GenerateOptions, OutputFlags, RequestOptions, SettingFlags
     from wan_cli.settings import Settings
 
-# Flags that name a setting (resolved with env > profile > defaults by `settings`).
-SETTING_FLAGS = ("api_key", "base_url", "model", "provider", "timeout", "retries", "output_dir")
 
-
-def read_prompt(prompt: str | None, prompt_file: Path | None, stdin: TextIO) -> str:
-    """The prompt from the argument, `--prompt-file`, or stdin ('-' or omitted with a pipe).
-
-    Stdin is read only when asked for ('-') or when no prompt was given and stdin is not a
-    terminal: a CI runner's open stdin is never waited on when the prompt is on the command line.
-    """
-    if prompt is not None and prompt_file is not None and prompt != "-":
-        raise UsageError("give the prompt either as an argument or with --prompt-file, not both")
-    if prompt_file is not None:
-        try:
-            # utf-8-sig: an editor's BOM is not part of the prompt; nor is the final newline.
-            text = prompt_file.expanduser().read_text(encoding="utf-8-sig").rstrip("\n")
-        except (OSError, UnicodeDecodeError) as error:
-            raise UsageError(f"cannot read prompt file {prompt_file}: {_reason(error)}") from None
-        return text
-    if prompt == "-" or (prompt is None and _stdin_has_data(stdin)):
-        text = stdin.read()
-        if not text.strip():
-            raise UsageError("the prompt read from stdin is empty")
-        return text.rstrip("\n")
-    if prompt is None:
-        raise UsageError(
-            "no prompt: give it as an argument, with --prompt-file, or on stdin",
-            hint='e.g. wan generate "an autumn painting" --dry-run',
-        )
-    return prompt
-
-
-def _stdin_has_data(stdin: TextIO) -> bool:
-    isatty = getattr(stdin, "isatty", None)
-    if isatty is None or isatty():
-        return False
-    try:
-        mode = os.fstat(stdin.fileno()).st_mode
-    except (OSError, ValueError, AttributeError):
-        return True  # an in-memory stream (tests): readable without blocking
-    # A pipe, a file or a socket; /dev/null-like character devices are not a prompt.
-    return stat.S_ISFIFO(mode) or stat.S_ISREG(mode) or stat.S_ISSOCK(mode)
-
-
-def _reason(error: BaseException) -> str:
-    if isinstance(error, OSError) and error.strerror:
-        return error.strerror
-    return str(error)
-
-
-def command_settings(args: Mapping[str, Any], out: Output) -> Settings:
+def command_settings(flags: SettingFlags, out: Output) -> Settings:
     """The effective settings of a command that sends requests (flags > env > profile)."""
     from wan_cli.settings import resolve_settings
 
-    flags: dict[str, object | None] = {name: args.get(name) for name in SETTING_FLAGS}
-    flags["profile"] = args.get("profile")
-    if args.get("output_dir") is not None:
-        flags["output_dir"] = str(args["output_dir"])
-    settings = resolve_settings(flags, dict(os.environ))
+    settings = resolve_settings(flags.layer(), dict(os.environ))
     for note in settings.notes:
         out.detail(note)
-    if args.get("api_key") is not None:
+    if flags.api_key is not None:
         out.warn("--api-key lands in shell history: prefer `wan config set api-key` or WAN_API_KEY")
     return settings
 
@@ -90,86 +41,121 @@ def output_dir_of(settings: Settings) -> Path:
     return Path(settings.output_dir).expanduser() if settings.output_dir else Path.cwd()
 
 
-def run_config(
+def run_inputs(
+    request: RequestOptions,
+    prompt: str,
     settings: Settings,
-    args: Mapping[str, Any],
-    out: Output,
     *,
-    json_output: bool = False,
-    preview: str | None = None,
-) -> RunConfig:
-    """What every run of this command shares: the key (AuthError without one), limits, where
-    images go, and the history store (opened here; the caller closes it)."""
-    from wan_cli.files.naming import writable_directory
-    from wan_cli.run.model import RunConfig
-    from wan_cli.settings import require_api_key
+    async_task: bool = False,
+) -> GenerateInputs:
+    """The one assembler: options + resolved settings + mode → the inputs of a request.
 
-    api_key = require_api_key(settings)
-    output_dir = writable_directory(output_dir_of(settings))
-    return RunConfig(
-        api_key=api_key,
+    Every entry point goes through it (generate, edit, each batch line, history rerun), so a
+    default taken from the settings (size) or a mode's own option is decided once."""
+    from wan_cli.api.request import GenerateInputs
+
+    mode = request.mode
+    return GenerateInputs(
+        mode=mode,
+        prompt=prompt,
+        refs=request.refs,
+        size=request.size or configured_size(settings.size, mode),
+        max_images=request.max_images if mode == "generate" else None,
+        n=request.n if mode == "edit" else None,
+        negative_prompt=request.negative_prompt,
+        seed=request.seed,
+        watermark=request.watermark,
+        prompt_extend=request.prompt_extend if mode == "edit" else None,
         model=settings.model,
         provider=settings.provider,
+        base_url=settings.base_url,
+        async_task=async_task,
+    )
+
+
+def make_run_config(
+    settings: Settings,
+    *,
+    api_key: str,
+    output_dir: Path,
+    history: Store | None,
+    json_output: bool = False,
+    metadata: bool = True,
+    preview: str | None = None,
+    model: str | None = None,
+    provider: str | None = None,
+) -> RunConfig:
+    """The one factory of `RunConfig`: limits and switches from the settings, the rest given.
+    `metadata` False turns provenance off for this run (`--no-metadata`); `model`/`provider`
+    replace the settings' (a recorded run's own)."""
+    from wan_cli.run.model import RunConfig
+
+    return RunConfig(
+        api_key=api_key,
+        model=model or settings.model,
+        provider=provider or settings.provider,
         timeout=settings.timeout,
         retries=settings.retries,
         output_dir=output_dir,
         json_output=json_output,
-        metadata=settings.metadata and not args.get("no_metadata"),
+        metadata=settings.metadata and metadata,
         max_download_bytes=settings.max_image_mb * 1024 * 1024,
-        history=open_history(bool(settings.history and not args.get("no_history")), out),
+        history=history,
         preview=preview,
     )
 
 
-def execute(args: dict[str, Any], *, mode: str, stdin: TextIO) -> ExitCode:
-    """Validate everything, then dry-run, print curl, or run the generation."""
-    from wan_cli.api.request import GenerateInputs, build_request, render_curl, render_dry_run
+def sending_config(
+    settings: Settings, output: OutputFlags, out: Output, *, preview: str | None = None
+) -> RunConfig:
+    """The `RunConfig` of a command that sends: the key (AuthError without one), a writable
+    output directory, and the history store (opened here; the caller closes it)."""
+    from wan_cli.files.naming import writable_directory
+    from wan_cli.settings import require_api_key
 
-    out = set_output(Output(quiet=args["quiet"], verbose=args["verbose"]))
-    settings = command_settings(args, out)
-    preview = _preview_protocol(args, settings.preview)
-    prompt = read_prompt(args.get("prompt"), args.get("prompt_file"), stdin)
-    inputs = GenerateInputs(
-        mode="generate" if mode == "generate" else "edit",
-        prompt=prompt,
-        refs=tuple(args.get("ref") or ()),
-        size=args.get("size") or configured_size(settings.size, mode),
-        max_images=args.get("max_images") if mode == "generate" else None,
-        n=args.get("n") if mode == "edit" else None,
-        negative_prompt=args.get("negative_prompt"),
-        seed=args.get("seed"),
-        watermark=args.get("watermark"),
-        prompt_extend=args.get("prompt_extend") if mode == "edit" else None,
-        model=settings.model,
-        provider=settings.provider,
-        base_url=settings.base_url,
-        async_task=bool(args.get("async_task")),
+    return make_run_config(
+        settings,
+        api_key=require_api_key(settings),
+        output_dir=writable_directory(output_dir_of(settings)),
+        history=open_history(settings.history and not output.no_history, out),
+        json_output=output.json_output,
+        metadata=not output.no_metadata,
+        preview=preview,
     )
+
+
+def execute(options: GenerateOptions, *, stdin: TextIO) -> ExitCode:
+    """Validate everything, then dry-run, print curl, or run the generation."""
+    from wan_cli.api.request import build_request, render_curl, render_dry_run
+
+    output = options.output
+    out = set_output(Output(quiet=output.quiet, verbose=output.verbose))
+    settings = command_settings(options.settings, out)
+    preview = _preview_protocol(output, settings.preview)
+    prompt = read_prompt(options.request.prompt, options.prompt_file, stdin)
+    inputs = run_inputs(options.request, prompt, settings, async_task=options.async_task)
     prepared = build_request(inputs)
-    if args["dry_run"] or args["curl"]:
-        if args["curl"]:
+    if options.dry_run or options.curl:
+        if options.curl:
             out.result(render_curl(prepared))
         else:
             pretty = is_terminal(out.stdout)
             out.result(render_dry_run(prepared, pretty=pretty, abbreviate_data=pretty))
         return ExitCode.OK
 
-    from wan_cli.run.consume import run_generation
-
-    config = run_config(settings, args, out, json_output=args["json_output"], preview=preview)
-    history = config.history
+    config = sending_config(settings, output, out, preview=preview)
     parameters = dict(prepared.body.get("parameters", {}))
     try:
         if inputs.async_task:  # submit only: `wan task wait` collects the images
             from wan_cli.tasks.flows import submit_task
 
             return submit_task(prepared, config, out, prompt, parameters)
-        return run_generation(
-            prepared, config, out, prompt, parameters, rerun_of=args.get("rerun_of")
-        )
+        from wan_cli.run.consume import run_generation
+
+        return run_generation(prepared, config, out, prompt, parameters, rerun_of=options.rerun_of)
     finally:
-        if history is not None:
-            history.close()
+        if config.history is not None:
+            config.history.close()
 
 
 def configured_size(size: str | None, mode: str) -> str | None:
@@ -180,14 +166,14 @@ def configured_size(size: str | None, mode: str) -> str | None:
     return size
 
 
-def _preview_protocol(args: dict[str, Any], configured: bool) -> str | None:
+def _preview_protocol(output: OutputFlags, configured: bool) -> str | None:
     """None for no preview, else the protocol to draw with ("auto" = detect); checked early."""
-    wanted = args.get("preview")
+    wanted = output.preview
     if not (configured if wanted is None else wanted):
         return None
     from wan_cli.ui.preview import check_protocol
 
-    return check_protocol(args.get("preview_protocol")) or "auto"
+    return check_protocol(output.preview_protocol) or "auto"
 
 
 def open_history(enabled: bool, out: Output) -> Store | None:
