@@ -20,7 +20,6 @@ from wan_cli.errors import (
     UsageError,
 )
 from wan_cli.history import RunRow, open_store
-from wan_cli.tasks.flows import remember_state
 from wan_cli.tasks.protocol import (
     CANCELED,
     FAILED,
@@ -39,6 +38,7 @@ from wan_cli.tasks.protocol import (
     task_error,
     wait_for_final,
 )
+from wan_cli.tasks.rows import remember_state
 
 DASHSCOPE = "https://dashscope.aliyuncs.com/api/v1"
 KEY = "sk-task-secret-1234"

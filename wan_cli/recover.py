@@ -30,7 +30,8 @@ def save_recorded_images(
     from wan_cli.files.download import make_download_client
     from wan_cli.files.naming import writable_directory
     from wan_cli.history import expired_reason, resolve_image_path
-    from wan_cli.run.model import Job, RunConfig, RunRecord
+    from wan_cli.run.assemble import make_run_config
+    from wan_cli.run.model import Job, RunRecord
     from wan_cli.run.recorder import existing_row
     from wan_cli.run.save import save_image
     from wan_cli.settings import resolve_settings
@@ -67,16 +68,14 @@ def save_recorded_images(
     settings = resolve_settings({}, dict(os.environ))
     # Refused before any download: a destination that cannot take files is not an expired link.
     directory = writable_directory((output_dir or Path(run.output_dir or ".")).expanduser())
-    config = RunConfig(
+    config = make_run_config(
+        settings,
         api_key="",  # never used: image hosts get no credentials
+        output_dir=directory,
+        history=store,
+        metadata=not no_metadata,
         model=run.model,
         provider=run.provider,
-        timeout=settings.timeout,
-        retries=settings.retries,
-        output_dir=directory,
-        metadata=settings.metadata and not no_metadata,
-        max_download_bytes=settings.max_image_mb * 1024 * 1024,
-        history=store,
     )
     job = Job(
         prompt=run.prompt,

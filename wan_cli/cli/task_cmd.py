@@ -10,7 +10,7 @@ import typer
 from wan_cli.cli.options import ApiKey, Profile, Quiet, Verbose
 
 if TYPE_CHECKING:
-    from wan_cli.tasks.flows import TaskFlags
+    from wan_cli.tasks.session import TaskFlags
 
 task_app = typer.Typer(
     help="Async tasks (DashScope): check, wait for and download, cancel, or list tasks "
@@ -60,7 +60,7 @@ def _flags(
     verbose: bool,
     no_history: bool,
 ) -> TaskFlags:
-    from wan_cli.tasks.flows import TaskFlags
+    from wan_cli.tasks.session import TaskFlags
 
     return TaskFlags(
         profile=profile,
@@ -103,7 +103,7 @@ def status(
     \b
       wan task status 0385dc79-5ff8-4d82-bcb6-3b07a5c2a1e9
     """
-    from wan_cli.tasks.flows import task_status
+    from wan_cli.tasks.commands import task_status
 
     flags = _flags(profile, base_url, api_key, retries, json_output, quiet, verbose, no_history)
     _exit(task_status(flags, task_id))
@@ -160,7 +160,7 @@ def wait(
     \b
       wan task wait 0385dc79-5ff8-4d82-bcb6-3b07a5c2a1e9 -o out/
     """
-    from wan_cli.tasks.flows import task_wait
+    from wan_cli.tasks.wait import task_wait
 
     flags = _flags(profile, base_url, api_key, retries, json_output, quiet, verbose, no_history)
     _exit(
@@ -188,7 +188,7 @@ def cancel(
     \b
       wan task cancel 0385dc79-5ff8-4d82-bcb6-3b07a5c2a1e9
     """
-    from wan_cli.tasks.flows import task_cancel
+    from wan_cli.tasks.commands import task_cancel
 
     flags = _flags(profile, base_url, api_key, retries, json_output, quiet, verbose, no_history)
     _exit(task_cancel(flags, task_id))
@@ -211,7 +211,8 @@ def list_tasks(
       wan task list
       wan task list --json
     """
-    from wan_cli.tasks.flows import TaskFlags, task_list
+    from wan_cli.tasks.commands import task_list
+    from wan_cli.tasks.session import TaskFlags
 
     if limit < 0:
         from wan_cli.errors import UsageError

@@ -143,16 +143,19 @@ def execute(options: GenerateOptions, *, stdin: TextIO) -> ExitCode:
             out.result(render_dry_run(prepared, pretty=pretty, abbreviate_data=pretty))
         return ExitCode.OK
 
+    from wan_cli.run.model import job_for
+
     config = sending_config(settings, output, out, preview=preview)
     parameters = dict(prepared.body.get("parameters", {}))
+    job = job_for(prepared, prompt, parameters, rerun_of=options.rerun_of)
     try:
         if inputs.async_task:  # submit only: `wan task wait` collects the images
-            from wan_cli.tasks.flows import submit_task
+            from wan_cli.tasks.submit import submit_task
 
-            return submit_task(prepared, config, out, prompt, parameters)
-        from wan_cli.run.consume import run_generation
+            return submit_task(prepared, config, out, job)
+        from wan_cli.run.consume import run_job
 
-        return run_generation(prepared, config, out, prompt, parameters, rerun_of=options.rerun_of)
+        return run_job(prepared, config, out, job)
     finally:
         if config.history is not None:
             config.history.close()

@@ -1,6 +1,6 @@
 """One generation, end to end: send → events → live view + downloads → results and exit code.
 
-The order of a run, readable top to bottom in `run_generation`:
+The order of a run, readable top to bottom in `run_job`:
 1. open the answer (`source`: client, auth, retries);
 2. translate it into events (api.sse: framing; api.events: pure translation);
 3. show each event (ui.render) and start each image's download the moment its link arrives
@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from wan_cli.api.events import (
     ApiError,
@@ -42,7 +42,7 @@ from wan_cli.errors import (
     WanError,
     error_from_api,
 )
-from wan_cli.run.model import EventSource, Job, RunConfig, RunRecord, job_for
+from wan_cli.run.model import EventSource, Job, RunConfig, RunRecord
 from wan_cli.run.outcome import conclude, settle
 from wan_cli.run.recorder import start_run
 from wan_cli.run.save import save_image
@@ -61,17 +61,8 @@ if TYPE_CHECKING:
 DOWNLOAD_WORKERS = 4
 
 
-def run_generation(
-    prepared: PreparedRequest,
-    config: RunConfig,
-    out: Output,
-    prompt: str,
-    parameters: dict[str, Any],
-    *,
-    rerun_of: int | None = None,
-) -> ExitCode:
+def run_job(prepared: PreparedRequest, config: RunConfig, out: Output, job: Job) -> ExitCode:
     """Send one request and run it to the end; returns the exit code (errors are reported)."""
-    job = job_for(prepared, prompt, parameters, rerun_of=rerun_of)
     return run_events(api_answer(prepared, config, out), config, out, job)
 
 

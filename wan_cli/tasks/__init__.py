@@ -7,8 +7,10 @@ Read the modules in this order:
 1. `protocol`: the service's side, and nothing of ours: a task answer → `TaskStatus`, its
    final state → the error it stands for, the polling loop (2 s growing to 10 s), and the three
    calls (create, query, cancel) through `client.open_answer`, which retries like any request;
-2. `flows`: the commands built on it, with our settings, history and output: `submit_task`
-   (`wan generate|edit --async`), `task_status`, `task_wait`, `task_cancel`, `task_list`.
+2. `session` (the options every `wan task` command takes, and its settings, API and history)
+   and `rows` (a task's history row kept in step with the states it is seen in);
+3. the commands built on them: `submit.submit_task` (`wan generate|edit --async`),
+   `commands` (`task_status`, `task_cancel`, `task_list`) and `wait.task_wait`.
 
 Exit codes of the final states: SUCCEEDED → the run's (0, or 7 if saving failed); FAILED → the
 class of the service's code (`errors.error_from_api`: moderation 4, internal 6, quota 5…);

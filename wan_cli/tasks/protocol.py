@@ -6,7 +6,8 @@ answer into a normal run's events; `poll_delays` and `wait_for_final` are the po
 (sleep and clock passed in). Service calls, each through `client.open_answer` so transient
 errors are retried like any other request: `create_task` (POST with `X-DashScope-Async:
 enable`), `fetch_task` (`GET {base}/tasks/{id}`), `request_cancel` (`POST {base}/tasks/{id}/
-cancel`). What the commands do with them is in `tasks.flows`.
+cancel`). What the commands do with them is in
+`tasks.submit`, `tasks.commands` and `tasks.wait`.
 
 For tests only: `WAN_POLL_INTERVAL=SECONDS` replaces the growing delay by a fixed one.
 """
