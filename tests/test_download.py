@@ -19,10 +19,10 @@ from wan_cli.files.download import (
     download_image,
     make_download_client,
     save_inline,
-    sniff_mime,
     url_problem,
 )
 from wan_cli.files.provenance import make_png_embedder, read_png_text
+from wan_cli.files.sniff import sniff_mime
 
 STEM = "a-cat-20250102-030405-1"
 GIF = b"GIF89a" + b"\x05\x00\x03\x00" + b"\x00" * 20

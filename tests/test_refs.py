@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from wan_cli.errors import ExitCode, UsageError
-from wan_cli.files.refs import MAX_REF_BYTES, RefImage, load_ref, sniff_image
+from wan_cli.files.refs import MAX_REF_BYTES, RefImage, load_ref
+from wan_cli.files.sniff import sniff_image
 
 # --- tiny images, built by hand ------------------------------------------------------------
 

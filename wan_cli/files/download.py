@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import struct
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -31,7 +30,10 @@ from wan_cli.api.client import (
     backoff_delay,
     parse_retry_after,
 )
+from wan_cli.files.fs import remove_quietly
 from wan_cli.files.naming import check_stem, claim_path, create_temp, ext_for_mime
+from wan_cli.files.sniff import image_dimensions, sniff_mime
+from wan_cli.units import human_bytes
 
 if TYPE_CHECKING:
     import socket
@@ -282,13 +284,13 @@ def save_inline(
         body = _Body(mime, hashlib.sha256(data).hexdigest(), len(data))
         return _publish(tmp, directory, stem, index, None, body, finalize)
     except _Failed as error:
-        _remove_quietly(tmp)
+        remove_quietly(tmp)
         return SavedImage.failed(index, None, str(error))
     except OSError as error:
-        _remove_quietly(tmp)
+        remove_quietly(tmp)
         return SavedImage.failed(index, None, f"could not save: {error.strerror or error}")
     except BaseException:
-        _remove_quietly(tmp)
+        remove_quietly(tmp)
         raise
 
 
@@ -314,10 +316,10 @@ def _attempt(
             _sync(fh)
         return _publish(tmp, directory, stem, index, url, body, finalize)
     except OSError as error:
-        _remove_quietly(tmp)
+        remove_quietly(tmp)
         raise _Failed(f"could not save: {error.strerror or error}") from None
     except BaseException:
-        _remove_quietly(tmp)
+        remove_quietly(tmp)
         raise
 
 
@@ -350,7 +352,7 @@ def _fetch(
                     raise _Failed("cancelled")
                 received += len(chunk)
                 if received > max_bytes:
-                    raise _Failed(f"too large: more than {_size(max_bytes)}")
+                    raise _Failed(f"too large: more than {human_bytes(max_bytes)}")
                 if mime is None:
                     head += chunk
                     if len(head) >= _SNIFF_BYTES:
@@ -399,7 +401,7 @@ def _check_response(response: httpx.Response, max_bytes: int) -> int | None:
         raise _Failed(f"not an image: {base_type}")
     total = _content_length(response)
     if total is not None and total > max_bytes:
-        raise _Failed(f"too large: {_size(total)} (limit {_size(max_bytes)})")
+        raise _Failed(f"too large: {human_bytes(total)} (limit {human_bytes(max_bytes)})")
     return total
 
 
@@ -442,31 +444,6 @@ def _publish(
 # -- image formats -------------------------------------------------------------------------
 
 
-def sniff_mime(head: bytes) -> str | None:
-    """The image type from the first bytes (PNG, JPEG, WEBP, BMP, GIF), or None."""
-    if head[:6] in (b"GIF87a", b"GIF89a"):
-        return "image/gif"
-    from wan_cli.files.refs import sniff_image
-
-    found = sniff_image(head)
-    return found[0] if found else None
-
-
-def image_dimensions(head: bytes, mime: str) -> tuple[int | None, int | None]:
-    """(width, height) read from the file's leading bytes, (None, None) if not found there."""
-    if mime == "image/gif":
-        if len(head) >= 10:
-            width, height = struct.unpack("<HH", head[6:10])
-            return width, height
-        return None, None
-    from wan_cli.files.refs import sniff_image
-
-    found = sniff_image(head)
-    if found is None or found[0] != mime:
-        return None, None
-    return found[1], found[2]
-
-
 def _require_image(head: bytes) -> str:
     mime = sniff_mime(head)
     if mime is None:
@@ -499,10 +476,6 @@ def _cut_short(received: int, total: int) -> str:
     return f"download cut short: received {received} of {total} bytes"
 
 
-def _size(n: int) -> str:
-    return f"{n / (1024 * 1024):.0f} MiB" if n >= 1024 * 1024 else f"{n} bytes"
-
-
 def _hash_file(path: Path) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0
@@ -523,8 +496,3 @@ def _sync(fh: BinaryIO) -> None:
     # The file gets its real name right after: make sure a crash cannot leave it empty.
     fh.flush()
     os.fsync(fh.fileno())
-
-
-def _remove_quietly(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)

@@ -8,7 +8,6 @@ each other.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import re
@@ -16,6 +15,8 @@ import unicodedata
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+
+from wan_cli.files.fs import remove_quietly
 
 # Letters that NFKD does not decompose into ASCII but that have an obvious spelling.
 _TRANSLITERATE = str.maketrans(
@@ -173,7 +174,7 @@ def claim_path(directory: Path, stem: str, ext: str, source: Path) -> Path:
                     raise
                 use_links = False
             else:
-                _remove_quietly(source)
+                remove_quietly(source)
                 return final
         if _publish_by_replace(source, final):
             return final
@@ -205,12 +206,6 @@ def _publish_by_replace(source: Path, final: Path) -> bool:
     try:
         os.replace(source, final)
     except BaseException:
-        _remove_quietly(final)
+        remove_quietly(final)
         raise
     return True
-
-
-def _remove_quietly(path: Path) -> None:
-    # Cleanup must not mask the outcome (success, or the error being raised).
-    with contextlib.suppress(OSError):
-        os.unlink(path)

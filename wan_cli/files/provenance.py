@@ -19,6 +19,7 @@ from typing import IO, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from wan_cli import __version__
+from wan_cli.files.fs import remove_quietly
 from wan_cli.files.naming import create_temp
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -179,7 +180,7 @@ def write_sidecar(image_path: Path, metadata: Mapping[str, Any]) -> Path:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
     except BaseException:
-        _remove_quietly(tmp)
+        remove_quietly(tmp)
         raise
     return target
 
@@ -225,7 +226,7 @@ def embed_png_text(path: Path, entries: Mapping[str, str]) -> None:
             os.chmod(tmp, os.stat(path).st_mode & 0o7777)
         os.replace(tmp, path)
     except BaseException:
-        _remove_quietly(tmp)
+        remove_quietly(tmp)
         raise
 
 
@@ -350,8 +351,3 @@ def _copy_chunk(src: IO[bytes], dst: IO[bytes], length: int, ctype: bytes) -> No
     if crc != struct.unpack(">I", stored)[0]:
         raise ValueError(f"bad CRC in PNG {ctype.decode()} chunk")
     dst.write(stored)
-
-
-def _remove_quietly(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from wan_cli.ui.output import Output, escape_markup, sanitize
+from wan_cli.units import human_bytes
 
 if TYPE_CHECKING:
     from rich.live import Live
@@ -63,15 +64,6 @@ def usage_line(usage: Usage | None) -> str | None:
     if usage.size and usage.size != "0*0":
         parts.append(f"size {usage.size}")
     return " · ".join(parts) or None
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
 
 
 class QuietView:
@@ -143,7 +135,9 @@ class PlainView:
 
     def image_saved(self, image: SavedImage) -> None:
         if image.error is None and image.path is not None:
-            self._out.info(f"saved image {image.index + 1}: {image.path} ({_size(image.bytes)})")
+            self._out.info(
+                f"saved image {image.index + 1}: {image.path} ({human_bytes(image.bytes)})"
+            )
 
     def finish(self, summary: Summary) -> None:
         self._flush_text()
@@ -287,7 +281,7 @@ class LiveView:
                 link = escape_markup(str(image.path))
                 self._console.print(
                     f"[green]✓[/green] saved [link={path.as_uri()}]{link}[/link] "
-                    f"[dim]({_size(image.bytes)})[/dim]"
+                    f"[dim]({human_bytes(image.bytes)})[/dim]"
                 )
 
     def finish(self, summary: Summary) -> None:

@@ -1,0 +1,100 @@
+"""What kind of image a file is, from its first bytes: the one place that knows the formats
+(references are checked with it before sending, downloads before publishing)."""
+
+from __future__ import annotations
+
+import struct
+
+# JPEG start-of-frame markers (those that carry the dimensions).
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+# Known DIB header sizes: a file starting with "BM" and none of these is not a bitmap.
+_BMP_DIB_SIZES = frozenset({12, 40, 52, 56, 64, 108, 124})
+
+
+def sniff_image(head: bytes) -> tuple[str, int | None, int | None] | None:
+    """(mime, width, height) from an image's first bytes, or None when it is not a format the
+    service accepts. Width/height are None when the header does not tell them cheaply."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        if len(head) >= 24 and head[12:16] == b"IHDR":
+            width, height = struct.unpack(">II", head[16:24])
+            return "image/png", width, height
+        return "image/png", None, None
+    if head.startswith(b"\xff\xd8\xff"):
+        dims = _jpeg_dimensions(head)
+        return ("image/jpeg", *dims) if dims else ("image/jpeg", None, None)
+    if head.startswith(b"BM") and len(head) >= 26:
+        (dib_size,) = struct.unpack("<I", head[14:18])
+        if dib_size not in _BMP_DIB_SIZES:
+            return None
+        if dib_size == 12:
+            width, height = struct.unpack("<HH", head[18:22])
+        else:
+            width, height = struct.unpack("<ii", head[18:26])
+        return "image/bmp", abs(width), abs(height)  # negative height = top-down rows
+    if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        dims = _webp_dimensions(head)
+        return ("image/webp", *dims) if dims else ("image/webp", None, None)
+    return None
+
+
+def _jpeg_dimensions(data: bytes) -> tuple[int, int] | None:
+    """Walk the JPEG segments up to the first start-of-frame (usually within the first few KB)."""
+    pos, end = 2, len(data)
+    while pos + 4 <= end:
+        if data[pos] != 0xFF:
+            return None  # not at a marker: corrupt or unusual; let the service judge
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # standalone markers, no length
+            pos += 2
+            continue
+        if marker in (0xD9, 0xDA):  # end of image / start of scan before any frame header
+            return None
+        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+        if marker in _JPEG_SOF:
+            if pos + 9 > end:
+                return None
+            height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
+            return width, height
+        if length < 2:
+            return None
+        pos += 2 + length
+    return None
+
+
+def _webp_dimensions(data: bytes) -> tuple[int, int] | None:
+    chunk = data[12:16]
+    if chunk == b"VP8 " and len(data) >= 30 and data[23:26] == b"\x9d\x01\x2a":
+        width, height = struct.unpack("<HH", data[26:30])
+        return width & 0x3FFF, height & 0x3FFF
+    if chunk == b"VP8L" and len(data) >= 25 and data[20] == 0x2F:
+        (bits,) = struct.unpack("<I", data[21:25])
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8X" and len(data) >= 30:
+        width = int.from_bytes(data[24:27], "little") + 1
+        height = int.from_bytes(data[27:30], "little") + 1
+        return width, height
+    return None
+
+
+def sniff_mime(head: bytes) -> str | None:
+    """The image type from the first bytes (PNG, JPEG, WEBP, BMP, GIF), or None."""
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    found = sniff_image(head)
+    return found[0] if found else None
+
+
+def image_dimensions(head: bytes, mime: str) -> tuple[int | None, int | None]:
+    """(width, height) read from the file's leading bytes, (None, None) if not found there."""
+    if mime == "image/gif":
+        if len(head) >= 10:
+            width, height = struct.unpack("<HH", head[6:10])
+            return width, height
+        return None, None
+    found = sniff_image(head)
+    if found is None or found[0] != mime:
+        return None, None
+    return found[1], found[2]
