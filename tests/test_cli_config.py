@@ -102,6 +102,31 @@ def test_set_get_unset(invoke: Invoke) -> None:
     assert "was not set" in again.stderr
 
 
+@pytest.mark.parametrize("text", ["1280 x 720", "1280x720", "1280×720", " 1280 * 720 "])
+def test_set_size_takes_the_flags_grammar_and_stores_it_normalised(
+    invoke: Invoke, config_file: Path, text: str
+) -> None:
+    result = invoke("config", "set", "size", text)
+    assert result.exit_code == 0, everything(result)
+    assert 'size = "1280*720"' in config_file.read_text(encoding="utf-8")
+    assert invoke("config", "get", "size").stdout == "1280*720\n"
+
+
+@pytest.mark.parametrize("text", ["big", "1280", "1.5K", "3K", "100*100", "4000*400"])
+def test_set_size_refuses_what_no_mode_accepts(
+    invoke: Invoke, config_file: Path, text: str
+) -> None:
+    result = invoke("config", "set", "size", text)
+    assert result.exit_code == 2
+    assert "invalid value: size" in result.stderr
+    assert not config_file.exists()
+
+
+def test_set_size_preset_is_normalised(invoke: Invoke) -> None:
+    assert invoke("config", "set", "size", "2k").exit_code == 0
+    assert invoke("config", "get", "size").stdout == "2K\n"
+
+
 def test_get_unset_value_prints_nothing(invoke: Invoke) -> None:
     result = invoke("config", "get", "size")
     assert result.exit_code == 0

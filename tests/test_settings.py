@@ -22,6 +22,7 @@ from wan_cli.settings import (
     resolve,
     resolve_settings,
     set_value,
+    size_for_mode,
     unset_value,
 )
 
@@ -259,6 +260,8 @@ def test_unknown_profile_lists_the_profiles() -> None:
         ("base-url", "https://h.example/v1/", "https://h.example/v1"),
         ("api-key", f"  {KEY}\n", KEY),
         ("size", "1280*1280", "1280*1280"),
+        ("size", "1280 x 720", "1280*720"),
+        ("size", "1k", "1K"),
         ("output-dir", "~/pics", os.path.expanduser("~/pics")),
     ],
 )
@@ -288,11 +291,39 @@ def test_valid_values(key: str, raw: object, expected: object) -> None:
         ("api-key", "sk-abc\r\nX-Evil: 1"),
         ("model", "   "),
         ("model", 3),
+        ("size", "big"),
+        ("size", "100*100"),
     ],
 )
 def test_invalid_values(key: str, raw: object) -> None:
     with pytest.raises(ValueError):
         parse_value(key, raw)
+
+
+@pytest.mark.parametrize(
+    ("stored", "mode", "expected"),
+    [
+        (None, "generate", None),
+        (None, "edit", None),
+        ("1280*720", "generate", "1280*720"),
+        ("1280*720", "edit", "1280*720"),
+        ("2048*2048", "edit", "2048*2048"),
+        ("1K", "edit", "1K"),
+        ("2K", "edit", "2K"),
+        ("1K", "generate", None),  # edit-only: generate leaves it to the service's default
+        ("2K", "generate", None),
+    ],
+)
+def test_size_for_mode(stored: str | None, mode: str, expected: str | None) -> None:
+    config = make_config(default={} if stored is None else {"size": stored})
+    assert size_for_mode(resolve({}, {}, config), mode) == expected
+
+
+def test_size_for_mode_takes_the_configured_spelling() -> None:
+    settings = resolve({}, {}, make_config(default={"size": parse_value("size", " 2k ")}))
+    assert settings.size == "2K"
+    assert size_for_mode(settings, "generate") is None
+    assert size_for_mode(settings, "edit") == "2K"
 
 
 def test_unknown_key_lists_valid_keys() -> None:

@@ -14,23 +14,21 @@ from typing import Any, Literal
 
 from wan_cli.errors import UsageError
 from wan_cli.files.refs import RefImage, load_ref
+from wan_cli.providers import ASYNC_ENDPOINT_PATH as ASYNC_ENDPOINT_PATH
+from wan_cli.providers import ASYNC_PROVIDERS as ASYNC_PROVIDERS
+from wan_cli.providers import DEFAULT_BASE_URLS as DEFAULT_BASE_URLS
+from wan_cli.providers import DEFAULT_MODEL as DEFAULT_MODEL
+from wan_cli.providers import DEFAULT_PROVIDER
+from wan_cli.providers import ENDPOINT_PATHS as ENDPOINT_PATHS
+from wan_cli.providers import PROVIDERS as PROVIDERS
+from wan_cli.sizes import MAX_ASPECT as MAX_ASPECT
+from wan_cli.sizes import PIXEL_RANGE as PIXEL_RANGE
+from wan_cli.sizes import RECOMMENDED_SIZES as RECOMMENDED_SIZES
+from wan_cli.sizes import parse_size as parse_size
 
 Mode = Literal["generate", "edit"]
 
 MODES: tuple[str, ...] = ("generate", "edit")
-PROVIDERS: tuple[str, ...] = ("gateway", "dashscope")
-DEFAULT_MODEL = "wan2.6-image"
-DEFAULT_BASE_URLS: dict[str, str] = {
-    "gateway": "https://api.tokenhot.ai/v1",
-    "dashscope": "https://dashscope.aliyuncs.com/api/v1",
-}
-ENDPOINT_PATHS: dict[str, str] = {
-    "gateway": "/images/generations",
-    "dashscope": "/services/aigc/multimodal-generation/generation",
-}
-# DashScope's async API: submit here with `X-DashScope-Async: enable`, then poll `/tasks/{id}`.
-ASYNC_ENDPOINT_PATH = "/services/aigc/image-generation/generation"
-ASYNC_PROVIDERS: tuple[str, ...] = ("dashscope",)
 # Task ids go into URL paths: letters, digits, '-' and '_' only (DashScope's are UUIDs).
 _TASK_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
@@ -43,27 +41,6 @@ N_RANGE = (1, 4)  # edit: images generated, each billed
 # Ours, not the service's (5 and 4): one image unless asked, to keep the bill predictable.
 DEFAULT_MAX_IMAGES = 1
 DEFAULT_N = 1
-# Total pixels (min side², max side²) per mode.
-PIXEL_RANGE: dict[str, tuple[int, int]] = {"generate": (768, 1280), "edit": (768, 2048)}
-MAX_ASPECT = 4  # between 1:4 and 4:1
-
-_WH_SIZES = (
-    "1280*1280",
-    "800*1200",
-    "1200*800",
-    "960*1280",
-    "1280*960",
-    "720*1280",
-    "1280*720",
-    "1344*576",
-)
-RECOMMENDED_SIZES: dict[str, tuple[str, ...]] = {
-    "generate": _WH_SIZES,
-    "edit": (*_WH_SIZES, "1K", "2K"),
-}
-
-_SIZE = re.compile(r"\s*(\d{1,6})\s*[*xX×]\s*(\d{1,6})\s*")
-_PRESET = re.compile(r"\s*([12])[kK]\s*")
 
 
 @dataclass(frozen=True)
@@ -82,7 +59,7 @@ class GenerateInputs:
     prompt_extend: bool | None = None  # edit only
     stream: bool = True
     model: str = DEFAULT_MODEL
-    provider: str = "gateway"
+    provider: str = DEFAULT_PROVIDER
     base_url: str | None = None  # None → DEFAULT_BASE_URLS[provider]
     # Submit an async task (DashScope only) instead of waiting for the answer; never streamed.
     async_task: bool = False
@@ -139,34 +116,6 @@ class PreparedRequest:
             else:
                 body += piece.encode("utf-8")
         return body
-
-
-def parse_size(text: str, mode: str) -> str:
-    """Normalise a size (`W*H`, `WxH`, `W×H`, spaces allowed; edit also `1K`/`2K`) and check it
-    against the mode's pixel and aspect limits. Returns `W*H`, `1K` or `2K`."""
-    preset = _PRESET.fullmatch(text)
-    if preset and mode == "edit":
-        return f"{preset.group(1)}K"
-    match = _SIZE.fullmatch(text)
-    suggestions = ", ".join(RECOMMENDED_SIZES.get(mode, _WH_SIZES))
-    if match is None:
-        forms = "1K, 2K or W*H" if mode == "edit" else "W*H"
-        raise UsageError(f"invalid size '{text}': use {forms}", hint=f"e.g. {suggestions}")
-    width, height = int(match.group(1)), int(match.group(2))
-    size = f"{width}*{height}"
-    low, high = PIXEL_RANGE.get(mode, PIXEL_RANGE["generate"])
-    if not low * low <= width * height <= high * high:
-        raise UsageError(
-            f"size {size} is out of range for {mode}: total pixels must be"
-            f" {low}*{low}..{high}*{high} ({low * low:,}..{high * high:,}), got {width * height:,}",
-            hint=f"recommended sizes: {suggestions}",
-        )
-    if width > MAX_ASPECT * height or height > MAX_ASPECT * width:
-        raise UsageError(
-            f"size {size} has an extreme aspect ratio: it must be between 1:4 and 4:1",
-            hint=f"recommended sizes: {suggestions}",
-        )
-    return size
 
 
 def _check_range(name: str, value: int | None, low: int, high: int) -> None:
