@@ -53,13 +53,14 @@ def run_inputs(
     Every entry point goes through it (generate, edit, each batch line, history rerun), so a
     default taken from the settings (size) or a mode's own option is decided once."""
     from wan_cli.api.request import GenerateInputs
+    from wan_cli.settings import size_for_mode
 
     mode = request.mode
     return GenerateInputs(
         mode=mode,
         prompt=prompt,
         refs=request.refs,
-        size=request.size or configured_size(settings.size, mode),
+        size=request.size or size_for_mode(settings, mode),
         max_images=request.max_images if mode == "generate" else None,
         n=request.n if mode == "edit" else None,
         negative_prompt=request.negative_prompt,
@@ -159,14 +160,6 @@ def execute(options: GenerateOptions, *, stdin: TextIO) -> ExitCode:
     finally:
         if config.history is not None:
             config.history.close()
-
-
-def configured_size(size: str | None, mode: str) -> str | None:
-    """The config's `size` for this mode: `1K`/`2K` exist in edit mode only, so a generate run
-    leaves them to the service's default instead of failing on a setting it was not given."""
-    if size is not None and mode != "edit" and size.strip().upper() in ("1K", "2K"):
-        return None
-    return size
 
 
 def _preview_protocol(output: OutputFlags, configured: bool) -> str | None:
