@@ -92,23 +92,23 @@ def test_the_script_checks_from_a_plain_checkout() -> None:
 
 
 def _commands(command: Any, ctx: Any) -> Iterator[tuple[Any, Any]]:
-    from typer import _click as click
+    import typer
 
     yield command, ctx
     if hasattr(command, "list_commands"):
         for name in command.list_commands(ctx):
             sub = command.get_command(ctx, name)
-            yield from _commands(sub, click.Context(sub, info_name=name, parent=ctx))
+            yield from _commands(sub, typer.Context(sub, info_name=name, parent=ctx))
 
 
 def _app_commands() -> list[tuple[Any, Any]]:
-    from typer import _click as click
+    import typer
     from typer.main import get_command
 
     from wan_cli.cli.app import app
 
     root = get_command(app)
-    return list(_commands(root, click.Context(root, info_name="wan")))
+    return list(_commands(root, typer.Context(root, info_name="wan")))
 
 
 def test_reference_lists_every_command_and_option() -> None:

@@ -144,10 +144,9 @@ def test_lazy_tree_builds_only_the_command_that_runs() -> None:
 
 
 def _descriptor(annotation: Any, **info: Any) -> Any:
-    from typer._coercion import resolve_type_descriptor
-    from typer.models import OptionInfo
+    from wan_cli.compat import type_descriptor
 
-    return resolve_type_descriptor(annotation, OptionInfo(**info))
+    return type_descriptor(annotation, **info)
 
 
 CASES: list[tuple[Any, dict[str, Any], Any]] = [
@@ -176,15 +175,13 @@ CASES: list[tuple[Any, dict[str, Any], Any]] = [
 def test_quick_conversion_gives_what_typer_gives(
     annotation: Any, info: dict[str, Any], value: Any
 ) -> None:
-    from typer._coercion import build_runtime_param
-
     from wan_cli.cli.fast_start import _NOT_QUICK, quick_value
+    from wan_cli.compat import typer_conversion
 
     descriptor = _descriptor(annotation, **info)
     quick = quick_value(descriptor, value)
     assert quick is not _NOT_QUICK, "this value is expected to take the quick path"
-    full: Any = build_runtime_param(descriptor)  # called without a click context
-    expected = full._coerce_value(value, param=None, ctx=None)
+    expected = typer_conversion(descriptor, value)  # called without a click context
     assert quick == expected
     assert type(quick) is type(expected)
 
@@ -215,18 +212,17 @@ def test_anything_unusual_is_left_to_typer(
 
 
 def test_a_path_that_must_exist_fails_with_typers_message(tmp_path: Path) -> None:
-    from typer._click.exceptions import BadParameter
-    from typer._coercion import build_runtime_param
+    from typer import BadParameter
 
     from wan_cli.cli.fast_start import quick_value
+    from wan_cli.compat import typer_conversion
 
     descriptor = _descriptor(Path, exists=True)
     missing = str(tmp_path / "missing.png")
-    runtime: Any = build_runtime_param(descriptor)  # called without a click context
     with pytest.raises(BadParameter) as quick:
         quick_value(descriptor, missing)
     with pytest.raises(BadParameter) as full:
-        runtime._coerce_value(missing, param=None, ctx=None)
+        typer_conversion(descriptor, missing)  # called without a click context
     assert quick.value.message == full.value.message
 
 

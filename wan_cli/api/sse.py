@@ -29,13 +29,11 @@ def iter_sse(chunks: Iterable[bytes]) -> Iterator[SSEMessage]:
     """
     import codecs
 
-    # httpx_sse/__init__ imports httpx: keep it out of start-up by importing here.
-    from httpx_sse._decoders import SSEDecoder, SSELineDecoder
+    from wan_cli.compat import sse_decoders  # imports httpx: kept out of start-up
 
     # "utf-8-sig" drops a BOM at the very start, even one split across chunks.
     text_decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
-    line_decoder = SSELineDecoder()
-    sse_decoder = SSEDecoder()
+    line_decoder, sse_decoder = sse_decoders()
     decode_line = sse_decoder.decode
     for chunk in chunks:
         text = text_decoder.decode(chunk)

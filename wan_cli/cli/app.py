@@ -46,7 +46,9 @@ class WanGroup(LightGroup):
             # quietly (exit 1) instead of reporting a bug.
             raise
         except Exception as error:
-            if _is_click_exception(error):
+            from wan_cli.compat import is_click_exception
+
+            if is_click_exception(error):
                 raise
             if os.environ.get("WAN_DEBUG"):
                 raise
@@ -58,12 +60,6 @@ class WanGroup(LightGroup):
                 "WAN_DEBUG=1) and the output of `wan doctor`",
             )
             raise typer.Exit(int(ExitCode.INTERNAL)) from None
-
-
-def _is_click_exception(error: Exception) -> bool:
-    from typer._click.exceptions import ClickException
-
-    return isinstance(error, ClickException)
 
 
 app = WanTyper(

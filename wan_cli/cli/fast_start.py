@@ -5,10 +5,12 @@ typer, as it comes, builds every command's parameters from their signatures, con
 value through pydantic, and renders help with rich and markdown-it. This module keeps typer's
 behaviour and output but pays only for what a command line uses:
 - `WanTyper`: `app()` builds the group alone and each command the first time it is looked up;
-- `_QuickParam`: the plain values our commands take are converted without pydantic, exactly as
+- `quick_value`: the plain values our commands take are converted without pydantic, exactly as
   typer would (anything unusual is handed to typer's own conversion);
 - `StyledHelpFormatter`: bold headings and cyan names on a colour terminal, without rich.
-tests/test_startup.py checks each against typer's own result; benchmarks/ measures them.
+What this needs of typer's private modules comes through `wan_cli.compat`.
+tests/test_startup.py and tests/test_compat.py check each against typer's own result;
+benchmarks/ measures them.
 """
 
 from __future__ import annotations
@@ -16,16 +18,17 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterator, MutableMapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from typer._click.core import Context
-from typer._click.formatting import HelpFormatter
-from typer._coercion import RuntimeParam, TypeDescriptor, build_runtime_param
-from typer._param_types import coerce_cli_path
-from typer.core import TyperGroup, _TyperParameter
+from typer.core import TyperGroup
+
+from wan_cli import compat
+from wan_cli.compat import HelpFormatter
+
+if TYPE_CHECKING:
+    from wan_cli.compat import TypeDescriptor
 
 
 class StyledHelpFormatter(HelpFormatter):
@@ -46,7 +49,7 @@ class StyledHelpFormatter(HelpFormatter):
         super().write_dl(styled, col_max, col_spacing)
 
 
-class WanContext(Context):
+class WanContext(typer.Context):
     def make_formatter(self) -> HelpFormatter:
         from wan_cli.ui.output import color_allowed
 
@@ -92,21 +95,8 @@ class LightGroup(TyperGroup):
 # string, a plain int/float, a path) are converted here exactly as typer would; anything else is
 # handed to typer's own conversion, so behaviour and error messages are typer's.
 
-_NOT_QUICK = object()
+_NOT_QUICK = compat.UNCONVERTED
 _FLOAT_CHARS = frozenset("0123456789.-eE")
-
-
-@dataclass(frozen=True)
-class _QuickParam(RuntimeParam):
-    descriptor: TypeDescriptor
-
-    def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
-        quick = quick_value(self.descriptor, value, param, ctx)
-        if quick is not _NOT_QUICK:
-            return quick
-        full = build_runtime_param(self.descriptor)
-        param._runtime_param = full
-        return full._coerce_value(value, param=param, ctx=ctx)
 
 
 def quick_value(descriptor: TypeDescriptor, value: Any, param: Any = None, ctx: Any = None) -> Any:
@@ -136,7 +126,7 @@ def quick_value(descriptor: TypeDescriptor, value: Any, param: Any = None, ctx: 
             except ValueError:
                 pass
     elif descriptor.is_path and info.path_type is None and annotation is Path:
-        return coerce_cli_path(Path(value), info, path_type=Path, param=param, ctx=ctx)
+        return compat.checked_path(Path(value), info, param=param, ctx=ctx)
     return _NOT_QUICK
 
 
@@ -145,12 +135,7 @@ def _lighten(command: Any, ctx: Any, *, subcommands: bool = True) -> None:
     if not getattr(command, "_wan_light", False):
         command._wan_light = True
         command.context_class = WanContext  # styled help on a colour terminal
-        for param in command.get_params(ctx):
-            if isinstance(param, _TyperParameter) and param._runtime_param is None:
-                descriptor = param.type_descriptor
-                param._runtime_param = _QuickParam(
-                    descriptor.parameter_info, descriptor.annotation, descriptor
-                )
+        compat.convert_first(command.get_params(ctx), quick_value)
     if subcommands:  # a nested group is not a WanGroup: lighten its commands now
         for sub in getattr(command, "commands", {}).values():
             _lighten(sub, ctx)
