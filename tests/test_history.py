@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from wan_cli import history
 from wan_cli.errors import UsageError
-from wan_cli.history import Store, open_existing, open_store
+from wan_cli.history import replay, rows, schema
+from wan_cli.history.store import Store, history_path, open_existing, open_store
 
 
 class Warnings(list[str]):
@@ -56,7 +56,7 @@ def test_new_database_is_wal_current_schema_and_private(tmp_path: Path) -> None:
     store_at(path).close()
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == history.SCHEMA_VERSION
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"runs", "images"} <= tables
     conn.close()
@@ -71,14 +71,14 @@ def test_a_new_migration_upgrades_an_old_database_and_keeps_its_rows(
     old = start(store)
     store.close()
     extra = ("ALTER TABLE runs ADD COLUMN label TEXT", "UPDATE runs SET label = 'migrated'")
-    monkeypatch.setattr(history, "MIGRATIONS", (*history.MIGRATIONS, extra))
-    monkeypatch.setattr(history, "SCHEMA_VERSION", len(history.MIGRATIONS))
+    monkeypatch.setattr(schema, "MIGRATIONS", (*schema.MIGRATIONS, extra))
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", len(schema.MIGRATIONS))
     store = store_at(path)
     assert store.get_run(old) is not None
     store.close()
     store_at(path).close()  # already current: nothing applied twice
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == history.SCHEMA_VERSION
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
     assert conn.execute("SELECT label FROM runs").fetchall() == [("migrated",)]
 
 
@@ -87,8 +87,8 @@ def test_version_1_database_gains_task_columns_and_keeps_its_rows(
 ) -> None:
     path = tmp_path / "history.db"
     with monkeypatch.context() as patch:  # a database written by the `wan` before tasks
-        patch.setattr(history, "MIGRATIONS", history.MIGRATIONS[:1])
-        patch.setattr(history, "SCHEMA_VERSION", 1)
+        patch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:1])
+        patch.setattr(schema, "SCHEMA_VERSION", 1)
         store = store_at(path)
         normal = start(store, "a normal run")
         store.record_request_id(normal, "req-1")
@@ -127,7 +127,7 @@ def test_version_1_database_gains_task_columns_and_keeps_its_rows(
     assert [run.id for run in store.list_runs(failed=True)] == [failed]
     store.close()
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == history.SCHEMA_VERSION == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 2
     indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
     assert "runs_task_id" in indexes
     conn.close()
@@ -241,7 +241,7 @@ def test_an_image_of_a_cleared_run_is_not_resurrected(tmp_path: Path) -> None:
 def test_a_locked_database_warns_once_and_turns_history_off(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(history, "BUSY_TIMEOUT_S", 0.05)
+    monkeypatch.setattr(schema, "BUSY_TIMEOUT_S", 0.05)
     path = tmp_path / "history.db"
     store_at(path).close()
     locker = sqlite3.connect(path, isolation_level=None)
@@ -293,7 +293,7 @@ _WRITER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from wan_cli.history import open_store
+    from wan_cli.history.store import open_store
 
     sys.stdin.readline()  # start together: every writer races, creation included
     warnings = []
@@ -463,36 +463,36 @@ def test_delete_before_a_date(tmp_path: Path) -> None:
 
 
 def test_history_path_follows_wan_history(tmp_path: Path) -> None:
-    assert history.history_path({"WAN_HISTORY": str(tmp_path / "h.db")}) == tmp_path / "h.db"
-    assert history.history_path({}).name == "history.db"
+    assert history_path({"WAN_HISTORY": str(tmp_path / "h.db")}) == tmp_path / "h.db"
+    assert history_path({}).name == "history.db"
 
 
 @pytest.mark.parametrize(
     ("code", "status"), [(0, "ok"), (7, "unsaved"), (130, "interrupted"), (4, "failed")]
 )
 def test_status_for(code: int, status: str) -> None:
-    assert history.status_for(code) == status
+    assert rows.status_for(code) == status
 
 
 def test_parse_before() -> None:
     now = datetime(2025, 6, 10, tzinfo=UTC)
-    assert history.parse_before("30d", now) == now - timedelta(days=30)
-    assert history.parse_before("12h", now) == now - timedelta(hours=12)
-    assert history.parse_before("2025-01-31T12:00+00:00") == datetime(2025, 1, 31, 12, tzinfo=UTC)
-    local = history.parse_before("2025-01-31")
+    assert rows.parse_before("30d", now) == now - timedelta(days=30)
+    assert rows.parse_before("12h", now) == now - timedelta(hours=12)
+    assert rows.parse_before("2025-01-31T12:00+00:00") == datetime(2025, 1, 31, 12, tzinfo=UTC)
+    local = rows.parse_before("2025-01-31")
     assert local == datetime(2025, 1, 31).astimezone().astimezone(UTC)
     with pytest.raises(UsageError):
-        history.parse_before("last tuesday")
+        rows.parse_before("last tuesday")
 
 
 def test_expired_reason() -> None:
     now = datetime(2025, 6, 10, tzinfo=UTC)
     fresh, stale = now - timedelta(hours=1), now - timedelta(hours=30)
-    assert history.expired_reason("HTTP 500 Internal Server Error", fresh, now) is None
-    assert history.expired_reason("timed out", fresh, now) is None
-    forbidden = history.expired_reason("HTTP 403 Forbidden", fresh, now)
+    assert replay.expired_reason("HTTP 500 Internal Server Error", fresh, now) is None
+    assert replay.expired_reason("timed out", fresh, now) is None
+    forbidden = replay.expired_reason("HTTP 403 Forbidden", fresh, now)
     assert forbidden is not None and "expired" in forbidden and "403" in forbidden
-    old = history.expired_reason("connection failed", stale, now)
+    old = replay.expired_reason("connection failed", stale, now)
     assert old is not None and "30 h old" in old and "24 hours" in old
 
 
@@ -509,14 +509,14 @@ def test_recorded_request_replays_a_run(tmp_path: Path) -> None:
     )
     run = store.get_run(run_id)
     assert run is not None
-    request = history.recorded_request(run)
+    request = replay.recorded_request(run)
     assert request.mode == "edit" and request.prompt == run.prompt
     assert request.refs == ("/abs/a.png", "https://x/b.png")
     assert (request.n, request.size, request.seed, request.prompt_extend) == (2, "1K", 3, False)
     assert request.max_images is None
-    assert history.recorded_request(run, with_refs=False).refs == ()
+    assert replay.recorded_request(run, with_refs=False).refs == ()
     with pytest.raises(UsageError, match="inline"):
-        history.ref_source({"kind": "data", "source": "data:image/png;base64,…"}, 1)
+        replay.ref_source({"kind": "data", "source": "data:image/png;base64,…"}, 1)
 
 
 def test_changed_file_refs(tmp_path: Path) -> None:
@@ -526,8 +526,8 @@ def test_changed_file_refs(tmp_path: Path) -> None:
     ref.write_bytes(b"one")
     digest = hashlib.sha256(b"one").hexdigest()
     described = [{"kind": "file", "path": str(ref), "sha256": digest}]
-    assert history.changed_file_refs(described) == []
+    assert replay.changed_file_refs(described) == []
     ref.write_bytes(b"two")
-    assert history.changed_file_refs(described) == [f"{ref} has changed since the run"]
+    assert replay.changed_file_refs(described) == [f"{ref} has changed since the run"]
     os.unlink(ref)
-    assert len(history.changed_file_refs(described)) == 1
+    assert len(replay.changed_file_refs(described)) == 1

@@ -3,7 +3,7 @@
 A task's life on the service: PENDING → RUNNING → SUCCEEDED | FAILED, or CANCELED (only a
 PENDING task can be cancelled), or UNKNOWN (expired after 24 h, or never existed).
 
-Read the modules in this order:
+Read the modules in this order (`states` only names the task states, shared with history):
 1. `protocol`: the service's side, and nothing of ours: a task answer → `TaskStatus`, its
    final state → the error it stands for, the polling loop (2 s growing to 10 s), and the three
    calls (create, query, cancel) through `client.open_answer`, which retries like any request;

@@ -22,6 +22,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from wan_cli.errors import ApiRejected, ServiceUnavailable, WanError, error_from_api
 
+# Re-exported (`as`): callers import the states from here as well as from `tasks.states`.
+from wan_cli.tasks.states import CANCELED as CANCELED
+from wan_cli.tasks.states import FAILED as FAILED
+from wan_cli.tasks.states import FINAL_STATES as FINAL_STATES
+from wan_cli.tasks.states import PENDING as PENDING
+from wan_cli.tasks.states import RUNNING as RUNNING
+from wan_cli.tasks.states import SUCCEEDED as SUCCEEDED
+from wan_cli.tasks.states import UNKNOWN as UNKNOWN
+
 if TYPE_CHECKING:
     import httpx
 
@@ -29,13 +38,6 @@ if TYPE_CHECKING:
     from wan_cli.api.events import Event
     from wan_cli.api.request import PreparedRequest
 
-PENDING = "PENDING"
-RUNNING = "RUNNING"
-SUCCEEDED = "SUCCEEDED"
-FAILED = "FAILED"
-CANCELED = "CANCELED"
-UNKNOWN = "UNKNOWN"
-FINAL_STATES = frozenset({SUCCEEDED, FAILED, CANCELED, UNKNOWN})
 
 # Polling: the first wait, its growth per poll, and its ceiling (the service suggests polling
 # "every few seconds"; a task takes from seconds to minutes).

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 from wan_cli.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
-    from wan_cli.history import ImageRow, RunRow, Store
+    from wan_cli.history.rows import ImageRow, RunRow
+    from wan_cli.history.store import Store
     from wan_cli.ui.output import Output
 
 
@@ -29,7 +30,8 @@ def save_recorded_images(
     from wan_cli.api.events import ImageRef, Usage
     from wan_cli.files.download import make_download_client
     from wan_cli.files.naming import writable_directory
-    from wan_cli.history import expired_reason, resolve_image_path
+    from wan_cli.history.replay import expired_reason
+    from wan_cli.history.rows import resolve_image_path
     from wan_cli.run.assemble import make_run_config
     from wan_cli.run.model import Job, RunRecord
     from wan_cli.run.recorder import existing_row
