@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wan_cli.errors import UsageError
-from wan_cli.history.recorder import Recorder
+from wan_cli.history.writes import StoreWrites
 from wan_cli.history.rows import RUNNING, TASK, ImageRow, RunRow, format_time, image_row, run_row
 from wan_cli.history.schema import NewerSchema, connect
 from wan_cli.tasks.states import FAILURE_STATES
@@ -34,7 +34,7 @@ def history_path(env: Mapping[str, str] | None = None) -> Path:
     return Path(user_data_dir("wan")) / "history.db"
 
 
-class Store(Recorder):
+class Store(StoreWrites):
     """One open history database.
 
     The `record_*` methods (from `Recorder`) are for runs: they never raise; the first failure

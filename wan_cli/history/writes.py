@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 _T = TypeVar("_T")
 
 
-class Recorder:
+class StoreWrites:
     """The writes of one open history database (see `Store`, which adds the queries)."""
 
     def __init__(
