@@ -179,6 +179,30 @@ def test_openai_shape_with_url_and_base64(
     assert files[1].read_bytes().startswith(inline[:16])
 
 
+def _result_frame(content: dict[str, str], finish: str) -> str:
+    choice = {"message": {"content": [content]}, "finish_reason": finish}
+    document = {"output": {"choices": [choice]}, "request_id": "r-1"}
+    return f"id:1\nevent:result\n:HTTP_STATUS/200\ndata:{json.dumps(document)}\n\n"
+
+
+@pytest.mark.regression("a stream relabelled (or unlabelled) by a proxy lost its paid images")
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain", ""])
+def test_a_stream_under_another_content_type_still_saves_its_images(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path, content_type: str
+) -> None:
+    url = fake_api.image_url()
+    body = _result_frame({"type": "text", "text": "A fox"}, "null") + _result_frame(
+        {"type": "image", "image": url}, "stop"
+    )
+    fake_api.add(API, Reply.bytes(body.encode(), content_type=content_type))
+    result = run_cli(args(fake_api, tmp_path, "--json"), env=ENV)
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["text"] == "A fox" and document["request_id"] == "r-1"
+    [image] = document["images"]
+    assert image["url"] == url and Path(image["path"]).exists()
+
+
 def test_async_task_answer_is_explained(fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path) -> None:
     fake_api.add(
         API,
@@ -508,6 +532,35 @@ def test_ctrl_c_mid_download_leaves_no_partial_file(
     assert list(tmp_path.iterdir()) == []  # the temp file is gone
     document = json.loads(stdout)
     assert document["exit_code"] == 130 and document["images"][0]["url"] == url
+
+
+@pytest.mark.regression("Ctrl-C waited for a stalled download thread's read timeout (minutes)")
+@pytest.mark.parametrize("stalled", ["before the headers", "mid-body"])
+def test_ctrl_c_during_a_stalled_download_ends_at_once(
+    fake_api: FakeAPI, spawn_wan: SpawnWan, tmp_path: Path, stalled: str
+) -> None:
+    # Ctrl-C reaches only the main thread; a download thread blocked reading a silent image
+    # host must still stop now, not when the read timeout runs out.
+    big = png_bytes(64, 64) + b"\0" * 100_000
+    if stalled == "before the headers":
+        fake_api.add("/img/big.png", Reply.bytes(big, delay=60))
+    else:
+        fake_api.add("/img/big.png", Reply.bytes(big, chunk_size=4096, chunk_delay=60))
+    url = f"{fake_api.url}/img/big.png"
+    fake_api.add(API, Reply.sse([sse_chunk(image=url, finish="stop")]))
+    out = tmp_path / "out"
+    process = spawn_wan(args(fake_api, out, "--json"), env=ENV)
+    if stalled == "before the headers":
+        fake_api.wait_for_requests(2, timeout=20)
+    else:
+        fake_api.wait_bytes_sent("/img/big.png", 4096, timeout=20)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=10)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert list(out.iterdir()) == []  # no partial file
+    document = json.loads(stdout)
+    assert document["images"][0]["url"] == url
 
 
 def test_a_redirect_is_not_followed_with_the_key(

@@ -4,19 +4,29 @@ reruns and clears them — against the loopback fake API, with real processes fo
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import IsolatedEnv, RunCli, SpawnWan
+from tests.conftest import (
+    IsolatedEnv,
+    RunCli,
+    RunWan,
+    SpawnWan,
+    run_on_a_terminal,
+    wait_for_output,
+)
 from tests.fakeapi import FakeAPI, Reply, png_bytes, sse_chunk
 from wan_cli.history import RunRow, format_time, open_existing
 
 API = "/v1/images/generations"
 KEY = "sk-test-secret-key-9876"
 ENV = {"WAN_API_KEY": KEY}
+NO_RETRIES = {**ENV, "WAN_RETRIES": "0"}
 
 
 def args(fake: FakeAPI, out: Path, *extra: str, prompt: str = "a lighthouse") -> list[str]:
@@ -299,6 +309,68 @@ def test_history_download_of_an_unknown_run(run_cli: RunCli, fake_api: FakeAPI) 
     assert result.exit_code == 2 and "no history yet" in result.stderr
 
 
+@pytest.mark.regression("history download from another folder fetched images saved under -o out")
+def test_history_download_from_elsewhere_does_not_fetch_images_saved_under_a_relative_dir(
+    fake_api: FakeAPI, run_wan_subprocess: RunWan, tmp_path: Path
+) -> None:
+    ok = fake_api.image_url("ok.png")
+    bad = f"{fake_api.url}/img/bad.png"
+    fake_api.add("/img/bad.png", Reply.status(500), Reply.bytes(png_bytes(8, 8)))
+    fake_api.add(API, Reply.sse([sse_chunk(image=ok), sse_chunk(image=bad, finish="stop")]))
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    work.mkdir()
+    elsewhere.mkdir()
+    base = ["--base-url", f"{fake_api.url}/v1"]
+    first = run_wan_subprocess(
+        ["generate", "a fox", "-m", "2", "-o", "out", *base], env=NO_RETRIES, cwd=work
+    )
+    assert first.returncode == 7, first.stderr
+
+    rescue = run_wan_subprocess(["history", "download", "1"], env=NO_RETRIES, cwd=elsewhere)
+    assert rescue.returncode == 0, rescue.stderr
+    assert len(fake_api.requests_to("/img/ok.png")) == 1  # image 1 was saved: not fetched again
+    assert len(list((work / "out").glob("*.png"))) == 2
+
+    again = run_wan_subprocess(["history", "download", "1"], env=NO_RETRIES, cwd=elsewhere)
+    assert again.returncode == 0 and "already saved" in again.stderr
+    paths = [Path(line) for line in again.stdout.splitlines()]
+    assert len(paths) == 2 and all(path.is_file() for path in paths)
+    assert all(path.is_relative_to(work / "out") for path in paths)
+
+
+@pytest.mark.regression("history download -o FILE said the links had expired, after fetching")
+def test_history_download_into_a_file_is_refused_before_fetching(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path
+) -> None:
+    bad = f"{fake_api.url}/img/bad.png"
+    fake_api.add("/img/bad.png", Reply.status(500), Reply.bytes(png_bytes(8, 8)))
+    fake_api.add(API, Reply.sse([sse_chunk(image=bad, finish="stop")]))
+    assert run_cli(args(fake_api, tmp_path), env=NO_RETRIES).exit_code == 7
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    result = run_cli(["history", "download", "1", "-o", str(a_file)], env=NO_RETRIES)
+    assert result.exit_code == 2, result.output
+    assert "is a file, not a folder" in result.stderr and "expired" not in result.stderr
+    assert len(fake_api.requests_to("/img/bad.png")) == 1  # only the original run's attempt
+
+
+@pytest.mark.regression("ids beyond SQLite's 64-bit integers were an internal error")
+def test_numbers_beyond_sqlite_integers_are_no_run_or_no_limit(
+    run_cli: RunCli, isolated_env: IsolatedEnv, tmp_path: Path
+) -> None:
+    record_one_run(isolated_env.history)
+    huge = str(2**70)
+    for argv in (["show", huge], ["download", huge], ["rerun", huge]):
+        result = run_cli(["history", *argv])
+        assert result.exit_code == 2 and f"no run {huge} in history" in result.stderr, argv
+    listed = run_cli(["history", "-n", huge, "--json"])
+    assert listed.exit_code == 0 and len(json.loads(listed.stdout)) == 1
+    tasks = run_cli(["task", "list", "-n", huge])
+    assert tasks.exit_code == 0, tasks.output
+    page = run_cli(["gallery", "--history", "-n", huge, "-o", str(tmp_path / "g.html")])
+    assert page.exit_code == 0, page.output
+
+
 # -- listing and showing --------------------------------------------------------------------------
 
 
@@ -490,6 +562,82 @@ def test_clear_needs_confirmation_without_a_terminal(
     assert run_cli(["history", "clear", "--yes"]).exit_code == 0
     assert runs(isolated_env) == []
     assert len(list(tmp_path.glob("*.png"))) == 2  # images are never deleted
+
+
+def record_one_run(history: Path, prompt: str = "kept") -> None:
+    """One run in the history database, written directly (no request needed)."""
+    from wan_cli.history import open_store
+
+    store = open_store(history)
+    assert store is not None
+    store.record_start(
+        command="generate",
+        model="m",
+        provider="gateway",
+        host="h",
+        prompt=prompt,
+        parameters={},
+        references=[],
+        output_dir=None,
+    )
+    store.close()
+
+
+@pytest.mark.regression("--before a first-millennium date deleted every run")
+def test_clear_before_a_date_in_the_first_millennium_deletes_nothing(
+    run_cli: RunCli, isolated_env: IsolatedEnv
+) -> None:
+    record_one_run(isolated_env.history)
+    for before in ("0999-06-01", "500000d"):
+        result = run_cli(["history", "clear", "--before", before, "--yes"])
+        assert result.exit_code == 0, result.output
+        assert "nothing to clear" in result.stderr
+    listed = run_cli(["history", "--json"])
+    assert [run["prompt"] for run in json.loads(listed.stdout)] == ["kept"]
+
+
+@pytest.mark.regression("--before a date out of datetime's range was an internal error")
+def test_clear_before_a_date_out_of_range_is_a_usage_error(
+    run_cli: RunCli, isolated_env: IsolatedEnv
+) -> None:
+    record_one_run(isolated_env.history)
+    for before in ("10000000d", "0001-01-01T00:00+05:00"):
+        result = run_cli(["history", "clear", "--before", before, "--yes"])
+        assert result.exit_code == 2, result.output
+        assert "out of range" in result.stderr and "internal error" not in result.stderr
+
+
+@pytest.mark.regression("the clear question went to stdout and Ctrl-D was exit 1 (typer.confirm)")
+def test_clear_asks_on_the_terminal_and_end_of_input_means_no(isolated_env: IsolatedEnv) -> None:
+    record_one_run(isolated_env.history)
+    kept = run_on_a_terminal(["history", "clear"], typed="\x04")  # Ctrl-D
+    assert kept.returncode == 0 and kept.stdout == "", kept
+    assert "Delete 1 run(s) from history? [y/N]" in kept.shown and "nothing deleted" in kept.shown
+    refused = run_on_a_terminal(["history", "clear"], typed="n\n")
+    assert refused.returncode == 0 and "nothing deleted" in refused.shown
+    deleted = run_on_a_terminal(["history", "clear"], typed="y\n")
+    assert deleted.returncode == 0 and deleted.stdout == "", deleted
+    assert "deleted 1 run(s)" in deleted.shown
+
+
+@pytest.mark.regression("Ctrl-C just after the [y/N] prompt was written exited 130 silently")
+def test_ctrl_c_at_the_clear_question_is_130_and_deletes_nothing(
+    spawn_wan: SpawnWan, isolated_env: IsolatedEnv
+) -> None:
+    record_one_run(isolated_env.history)
+    master, slave = os.openpty()  # stdin a terminal: the question is asked
+    try:
+        process = spawn_wan(["history", "clear"], stdin=slave)
+        # Ctrl-C the moment the question shows: it must be answered, whatever the timing.
+        wait_for_output(process.stderr, "[y/N]")
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert process.returncode == 130, stderr
+    assert "interrupted: nothing deleted" in stderr
+    assert len(runs(isolated_env)) == 1
 
 
 def test_a_rescued_unsaved_run_becomes_ok(

@@ -259,3 +259,17 @@ def test_a_base_url_with_a_query_is_refused(run_cli: RunCli) -> None:
     result = run_cli(["generate", "cat", "--base-url", "https://h.example/v1?x=1", "--dry-run"])
     assert result.exit_code == 2
     assert "query" in result.stderr
+
+
+@pytest.mark.regression("a bad port passed validation and failed in httpx: exit 1, internal error")
+@pytest.mark.parametrize("url", ["http://127.0.0.1:abc/v1", "https://127.0.0.1:99999/v1"])
+def test_a_base_url_with_a_bad_port_is_refused_before_sending(url: str, run_cli: RunCli) -> None:
+    from wan_cli.settings import parse_value
+
+    with pytest.raises(ValueError, match=r"(?i)port"):
+        parse_value("base-url", url)
+    result = run_cli(["generate", "a fox", "--base-url", url], env={"WAN_API_KEY": KEY})
+    assert result.exit_code == 2, result.stderr
+    assert "--base-url" in result.stderr and "internal error" not in result.stderr
+    stored = run_cli(["config", "set", "base-url", url])
+    assert stored.exit_code == 2, stored.stderr

@@ -41,9 +41,11 @@ def ask_yes_no(question: str, stdin: TextIO, stderr: TextIO, *, if_interrupted: 
     stdin. No is the default, and end of input (Ctrl-D) is no; Ctrl-C is `Interrupted`
     (exit 130) with the message `if_interrupted`. Not `typer.confirm`: it writes to stdout and
     turns Ctrl-D and Ctrl-C into exit 1."""
-    stderr.write(f"{question} [y/N] ")
-    stderr.flush()
     try:
+        # The prompt is written inside the try: once it shows, a Ctrl-C may come at any
+        # bytecode, even before readline (it was a silent exit 130 when it came just after).
+        stderr.write(f"{question} [y/N] ")
+        stderr.flush()
         answer = stdin.readline()
     except KeyboardInterrupt:
         stderr.write("\n")
