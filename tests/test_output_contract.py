@@ -1,8 +1,11 @@
 """The stdout/stderr contract scripts rely on: no escape codes when not a terminal, whatever
-FORCE_COLOR or GITHUB_ACTIONS say; `--quiet`; `--json` on every failure class."""
+FORCE_COLOR or GITHUB_ACTIONS say; `--quiet`; `--json` on every failure class; the service's
+text and links never drive a terminal; results reach a stdout of any encoding; the yes/no
+question is asked on stderr and a Ctrl-C at it is always answered."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from pathlib import Path
@@ -205,3 +208,39 @@ def test_saved_path_on_a_stdout_that_cannot_encode_it(
     [line] = done.stdout.splitlines()
     [saved] = [p for p in out.iterdir() if p.suffix == ".png"]
     assert line.endswith(saved.name) and "\\u732b" in line  # escaped, not a crash
+
+
+# -- the yes/no question ------------------------------------------------------------------------
+
+
+class _CtrlCOnFlush(io.StringIO):
+    """A stderr where Ctrl-C lands the moment the prompt has been written."""
+
+    def flush(self) -> None:
+        raise KeyboardInterrupt
+
+
+@pytest.mark.regression("Ctrl-C just after the [y/N] prompt was written exited 130 silently")
+def test_ctrl_c_as_the_question_is_shown_is_interrupted_with_its_message() -> None:
+    from wan_cli.errors import ExitCode, Interrupted
+    from wan_cli.ui.output import ask_yes_no
+
+    stderr = _CtrlCOnFlush()
+    try:
+        with pytest.raises(Interrupted, match="nothing deleted") as caught:
+            ask_yes_no("Delete?", io.StringIO("y\n"), stderr, if_interrupted="nothing deleted")
+    except KeyboardInterrupt:  # caught here, or pytest would stop the whole session
+        pytest.fail("a bare KeyboardInterrupt escaped: exit 130 without the message")
+    assert caught.value.exit_code == ExitCode.INTERRUPTED
+    assert stderr.getvalue() == "Delete? [y/N] \n"
+
+
+@pytest.mark.parametrize(
+    ("typed", "yes"), [("y\n", True), ("YES\n", True), ("\n", False), ("", False)]
+)
+def test_the_question_defaults_to_no_and_is_asked_on_stderr(typed: str, yes: bool) -> None:
+    from wan_cli.ui.output import ask_yes_no
+
+    stderr = io.StringIO()
+    assert ask_yes_no("Send?", io.StringIO(typed), stderr, if_interrupted="-") is yes
+    assert stderr.getvalue() == "Send? [y/N] "
