@@ -9,16 +9,17 @@
 - `spawn_wan(args, env=None, ...)`: a `Popen` of `wan` (for signals), killed after the test.
 - `wait_for_output(stream, text)`: block until a child's pipe has shown `text` (no sleeping).
 - `read_permissions_enforced()`: file modes apply to this thread even when the tests run as root.
+- `disk_full(monkeypatch)`: from then on, writes to our temp files (`.part-`) fail with ENOSPC.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -218,7 +219,7 @@ def wait_for_output(stream: IO[str] | None, text: str, timeout: float = 20) -> s
     return seen.decode("utf-8", "replace")
 
 
-@contextmanager
+@contextlib.contextmanager
 def read_permissions_enforced() -> Iterator[None]:
     """Within the block, this thread reads files as their mode bits say, even as root.
 
@@ -254,6 +255,27 @@ def read_permissions_enforced() -> Iterator[None]:
         yield
     finally:
         libc.capset(ctypes.byref(header), saved)
+
+
+def disk_full(monkeypatch: pytest.MonkeyPatch, marker: str = ".part-") -> None:
+    """Make the disk full for the temp files whose name holds `marker`, in this process.
+
+    When such a file is wrapped with `os.fdopen` (how `wan` writes every temp file), its
+    descriptor is pointed at /dev/full with `dup2` first: the file exists on disk as usual,
+    and every write to it fails in the kernel with ENOSPC, exactly as on a full disk."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("needs /dev/full")
+    real_fdopen = os.fdopen
+
+    def fdopen(fd: int, *args: Any, **kwargs: Any) -> Any:
+        with contextlib.suppress(OSError):
+            if marker in os.readlink(f"/proc/self/fd/{fd}"):
+                full = os.open("/dev/full", os.O_WRONLY)
+                os.dup2(full, fd)
+                os.close(full)
+        return real_fdopen(fd, *args, **kwargs)
+
+    monkeypatch.setattr(os, "fdopen", fdopen)
 
 
 @dataclass(frozen=True)

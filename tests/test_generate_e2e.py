@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import base64
+import errno
 import json
+import os
 import re
 import signal
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import RunCli, SpawnWan
+from tests.conftest import RunCli, SpawnWan, disk_full
 from tests.fakeapi import FakeAPI, Reply, png_bytes, sse_chunk, sse_error
 
 API = "/v1/images/generations"
@@ -331,6 +333,59 @@ def test_503_forever_is_unavailable(fake_api: FakeAPI, run_cli: RunCli, tmp_path
     assert "ModelUnavailable" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply.bytes(b"<html><body><h1>403 Forbidden</h1></body></html>", "text/html", status=403),
+        Reply.status(403),
+    ],
+    ids=["html", "empty"],
+)
+def test_a_bare_403_is_an_auth_error_and_never_retried(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path, reply: Reply
+) -> None:
+    # A proxy or WAF in front of the API says 403 without the API's JSON (no code at all).
+    fake_api.add(API, reply)
+    result = run_cli(args(fake_api, tmp_path, "--json"), env=ENV)
+    assert result.exit_code == 3, result.stderr
+    assert len(fake_api.requests_to(API)) == 1
+    assert "403" in result.stderr and "Traceback" not in result.stderr
+    assert json.loads(result.stdout)["exit_code"] == 3
+    assert_no_key(result.stdout, result.stderr)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply.status(500),
+        Reply.status(502),
+        Reply.bytes(b"<html><h1>502 Bad Gateway</h1></html>", "text/html", status=502),
+    ],
+    ids=["500-empty", "502-empty", "502-html"],
+)
+def test_a_bare_5xx_is_retried_then_unavailable(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path, reply: Reply
+) -> None:
+    fake_api.add(API, reply)
+    result = run_cli(args(fake_api, tmp_path, "--retries", "1"), env=ENV)
+    assert result.exit_code == 6, result.stderr
+    assert len(fake_api.requests_to(API)) == 2  # the first try and one retry
+    assert "retrying" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_api_read_timeout_is_retried_then_succeeds(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path
+) -> None:
+    # The first answer's headers never come in time; nothing was received, so sending again
+    # cannot bill twice.
+    fake_api.add(API, Reply.sse([sse_chunk(text="late")], delay=30), _ok_stream(fake_api))
+    result = run_cli(args(fake_api, tmp_path, "--timeout", "0.5", "--retries", "1"), env=ENV)
+    assert result.exit_code == 0, result.stderr
+    assert len(fake_api.requests_to(API)) == 2
+    assert "retrying" in result.stderr
+    assert len(saved_files(tmp_path)) == 1
+
+
 def test_error_event_mid_stream(fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path) -> None:
     fake_api.add(
         API,
@@ -442,6 +497,36 @@ def test_failed_download_exit_7_keeps_url(
     assert url in result.stderr and "24 hours" in result.stderr
     assert reason in result.stderr.lower()
     assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+@pytest.mark.parametrize("answer", ["link", "inline"])
+def test_a_full_disk_is_exit_7_with_the_link_and_no_temp_file(
+    fake_api: FakeAPI,
+    run_cli: RunCli,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    answer: str,
+) -> None:
+    disk_full(monkeypatch)  # every write to an image's temp file fails with ENOSPC
+    image = png_bytes(64, 64) + bytes(200_000)
+    url = f"{fake_api.url}/img/big.png"
+    fake_api.add("/img/big.png", Reply.bytes(image))
+    if answer == "link":
+        fake_api.add(API, Reply.sse([sse_chunk(image=url, finish="stop")]))
+    else:
+        inline = {"data": [{"b64_json": base64.b64encode(image).decode()}], "request_id": "r"}
+        fake_api.add(API, Reply.json(inline))
+    out = tmp_path / "out"
+    result = run_cli(args(fake_api, out, *(["--json"] if answer == "inline" else [])), env=ENV)
+    assert result.exit_code == 7, result.stderr
+    assert os.strerror(errno.ENOSPC) in result.stderr
+    assert "Traceback" not in result.stderr
+    if answer == "link":
+        assert result.stdout == f"{url}\n"  # the paid link, to fetch once there is room
+    else:
+        document = json.loads(result.stdout)
+        assert document["exit_code"] == 7 and document["images"][0]["path"] is None
+    assert list(out.iterdir()) == []  # no .part left behind
 
 
 def test_non_http_link_is_reported_not_fetched(
