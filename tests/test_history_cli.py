@@ -52,6 +52,18 @@ def database_bytes(env: IsolatedEnv) -> bytes:
     return b"".join(path.read_bytes() for path in files if path.exists())
 
 
+def schema(env: IsolatedEnv) -> tuple[int, list[tuple[str, str]]]:
+    """The database's version and every table and index in it."""
+    conn = sqlite3.connect(env.history)
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        return version, conn.execute(
+            "SELECT type, name FROM sqlite_master ORDER BY name"
+        ).fetchall()
+    finally:
+        conn.close()
+
+
 # -- recording -------------------------------------------------------------------------------
 
 
@@ -111,6 +123,30 @@ def test_the_key_given_as_a_flag_is_not_recorded_either(
     assert result.exit_code == 0, result.stderr
     assert len(runs(isolated_env)) == 1
     assert KEY.encode() not in database_bytes(isolated_env)
+
+
+def test_a_password_in_the_base_url_reaches_neither_history_nor_stderr(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path, isolated_env: IsolatedEnv
+) -> None:
+    # A gateway behind basic auth: the URL's user:password is a secret like the key.
+    fake_api.add(API, Reply.status(500), ok_stream(fake_api))
+    base = f"http://alice:s3cret-pass@127.0.0.1:{fake_api.port}/v1"
+    runs_made = [
+        ["generate", "a fox", "--base-url", base, "-o", str(tmp_path), "-v", "--retries", "1"],
+        ["generate", "a fox", "--base-url", base, "-o", str(tmp_path), "--retries", "0"],
+    ]
+    shown = ""
+    for argv in runs_made:
+        result = run_cli(argv, env=ENV)
+        shown += result.stderr
+    assert "POST http://***@127.0.0.1" in shown  # -v still says where it went
+    for argv in (["history", "show", "1"], ["history", "show", "2", "--json"], ["history"]):
+        result = run_cli(argv, env=ENV)
+        assert result.exit_code == 0, (argv, result.stderr)
+        shown += result.stdout + result.stderr
+    assert [run.host for run in runs(isolated_env)][-2:] == [f"127.0.0.1:{fake_api.port}"] * 2
+    assert "s3cret-pass" not in shown
+    assert b"s3cret-pass" not in database_bytes(isolated_env)
 
 
 def test_no_history_flag_and_setting_write_nothing(
@@ -183,6 +219,29 @@ def test_a_corrupt_database_warns_once_and_the_run_succeeds(
 
 
 # -- SIGKILL mid-download, then `wan history download` --------------------------------------------
+
+
+def test_a_newer_history_is_left_alone_the_run_goes_on_and_commands_refuse_it(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path, isolated_env: IsolatedEnv
+) -> None:
+    # Written by a later `wan` (schema 99): this one must neither write into it nor migrate it.
+    conn = sqlite3.connect(isolated_env.history)
+    conn.execute("CREATE TABLE future (x)")
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    before = schema(isolated_env)
+    fake_api.add(API, ok_stream(fake_api))
+    result = run_cli(args(fake_api, tmp_path / "out", "--json"), env=ENV)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.count("warning:") == 1 and "newer" in result.stderr
+    assert json.loads(result.stdout)["history_id"] is None
+    assert len(list((tmp_path / "out").glob("*.png"))) == 1
+    assert schema(isolated_env) == before  # no table created, no migration run
+    for argv in (["history"], ["history", "show", "1"], ["history", "clear", "--yes"]):
+        refused = run_cli(argv)
+        assert refused.exit_code == 2, (argv, refused.stderr)
+        assert "newer" in refused.stderr and "Traceback" not in refused.stderr
+    assert schema(isolated_env) == before
 
 
 def test_a_run_killed_mid_download_keeps_its_url_and_history_download_saves_it(
@@ -638,6 +697,25 @@ def test_ctrl_c_at_the_clear_question_is_130_and_deletes_nothing(
     assert process.returncode == 130, stderr
     assert "interrupted: nothing deleted" in stderr
     assert len(runs(isolated_env)) == 1
+
+
+def test_cleared_runs_leave_no_image_rows_behind(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path, isolated_env: IsolatedEnv
+) -> None:
+    fake_api.add(API, ok_stream(fake_api, "old.png"), ok_stream(fake_api, "new.png"))
+    assert run_cli(args(fake_api, tmp_path, prompt="old"), env=ENV).exit_code == 0
+    assert run_cli(["history", "clear", "--yes"]).exit_code == 0
+    conn = sqlite3.connect(isolated_env.history)
+    try:
+        assert conn.execute("SELECT count(*) FROM images").fetchone()[0] == 0
+    finally:
+        conn.close()
+    # A later run shows its own images only, never the cleared run's.
+    assert run_cli(args(fake_api, tmp_path, prompt="new"), env=ENV).exit_code == 0
+    [run] = runs(isolated_env)
+    assert run.prompt == "new" and [image.url.rsplit("/", 1)[1] for image in run.images] == [
+        "new.png"
+    ]
 
 
 def test_a_rescued_unsaved_run_becomes_ok(
