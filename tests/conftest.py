@@ -7,10 +7,14 @@
   `result.stderr` are separate (typer 0.29's CliRunner always keeps them apart).
 - `run_wan_subprocess(args, env=None, input=None)`: the installed `wan` script as a real process.
 - `spawn_wan(args, env=None, ...)`: a `Popen` of `wan` (for signals), killed after the test.
+- `wait_for_output(stream, text)`: block until a child's pipe has shown `text` (no sleeping).
+- `read_permissions_enforced()`: file modes apply to this thread even when the tests run as root.
+- `disk_full(monkeypatch)`: from then on, writes to our temp files (`.part-`) fail with ENOSPC.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -18,7 +22,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import pytest
 
@@ -192,6 +196,86 @@ def spawn_wan() -> Iterator[SpawnWan]:
         if process.poll() is None:
             process.kill()
         process.communicate(timeout=10)
+
+
+def wait_for_output(stream: IO[str] | None, text: str, timeout: float = 20) -> str:
+    """Read a child's pipe until `text` has appeared; return what was read. Reads the raw fd
+    (nothing is left in a buffer, so `communicate()` afterwards gets the rest); fails at once
+    if the child closes the pipe first, and after `timeout` seconds if it stays silent."""
+    import selectors
+    import time
+
+    assert stream is not None, "the pipe was not opened (stdout/stderr=PIPE)"
+    deadline = time.monotonic() + timeout
+    seen = b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(stream.fileno(), selectors.EVENT_READ)
+        while text.encode() not in seen:
+            left = deadline - time.monotonic()
+            assert left > 0 and selector.select(left), f"no {text!r} in {timeout}s: {seen!r}"
+            chunk = os.read(stream.fileno(), 65536)
+            assert chunk, f"the pipe closed before {text!r}: {seen!r}"
+            seen += chunk
+    return seen.decode("utf-8", "replace")
+
+
+@contextlib.contextmanager
+def read_permissions_enforced() -> Iterator[None]:
+    """Within the block, this thread reads files as their mode bits say, even as root.
+
+    Root reads a file of mode 0 through CAP_DAC_OVERRIDE (and CAP_DAC_READ_SEARCH); CI runs as
+    root, so an "unreadable file" test needs these two capabilities out of the effective set.
+    Capabilities are per thread on Linux, and the effective set is restored from the permitted
+    one afterwards: nothing else in the test process is affected. A no-op for other users."""
+    if os.geteuid() != 0:
+        yield
+        return
+    import ctypes
+
+    class Header(ctypes.Structure):
+        _fields_ = (("version", ctypes.c_uint32), ("pid", ctypes.c_int))
+
+    class Data(ctypes.Structure):
+        _fields_ = (
+            ("effective", ctypes.c_uint32),
+            ("permitted", ctypes.c_uint32),
+            ("inheritable", ctypes.c_uint32),
+        )
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    header = Header(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
+    saved = (Data * 2)()
+    if libc.capget(ctypes.byref(header), saved) != 0:
+        pytest.fail(f"capget: {os.strerror(ctypes.get_errno())}")
+    dropped = (Data * 2)(*(Data(d.effective, d.permitted, d.inheritable) for d in saved))
+    dropped[0].effective &= ~((1 << 1) | (1 << 2))  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+    if libc.capset(ctypes.byref(header), dropped) != 0:
+        pytest.fail(f"capset: {os.strerror(ctypes.get_errno())}")
+    try:
+        yield
+    finally:
+        libc.capset(ctypes.byref(header), saved)
+
+
+def disk_full(monkeypatch: pytest.MonkeyPatch, marker: str = ".part-") -> None:
+    """Make the disk full for the temp files whose name holds `marker`, in this process.
+
+    When such a file is wrapped with `os.fdopen` (how `wan` writes every temp file), its
+    descriptor is pointed at /dev/full with `dup2` first: the file exists on disk as usual,
+    and every write to it fails in the kernel with ENOSPC, exactly as on a full disk."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("needs /dev/full")
+    real_fdopen = os.fdopen
+
+    def fdopen(fd: int, *args: Any, **kwargs: Any) -> Any:
+        with contextlib.suppress(OSError):
+            if marker in os.readlink(f"/proc/self/fd/{fd}"):
+                full = os.open("/dev/full", os.O_WRONLY)
+                os.dup2(full, fd)
+                os.close(full)
+        return real_fdopen(fd, *args, **kwargs)
+
+    monkeypatch.setattr(os, "fdopen", fdopen)
 
 
 @dataclass(frozen=True)

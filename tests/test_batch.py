@@ -230,6 +230,13 @@ def test_bad_shard_is_a_usage_error(text: str) -> None:
         parse_shard(text)
 
 
+@pytest.mark.regression("'²'.isdigit() is True but int('²') raises: a traceback, exit 1")
+@pytest.mark.parametrize("text", ["²/3", "1/³", "1/²"])
+def test_a_shard_of_non_decimal_digits_is_a_usage_error_not_a_crash(text: str) -> None:
+    with pytest.raises(UsageError, match="invalid --shard"):
+        parse_shard(text)
+
+
 def test_shards_split_the_positions_exactly() -> None:
     shards = [parse_shard(f"{i}/3") for i in (1, 2, 3)]
     taken = [[p for p in range(10) if shard.takes(p)] for shard in shards]

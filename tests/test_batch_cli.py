@@ -7,8 +7,15 @@ fake serves are API requests and `fake_api.max_concurrency` counts exactly those
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import os
+import shutil
 import signal
+import socket
+import ssl
+import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -437,6 +444,145 @@ def test_ctrl_c_mid_download_removes_partial_files(
     records = list(manifest(out).values())
     assert [r["status"] for r in records] == ["interrupted", "interrupted"]
     assert all(r["urls"] == [url] for r in records)  # the paid links are kept
+
+
+@pytest.mark.regression("a closed stdout killed workers with a raw traceback; exit was 0")
+def test_a_closed_stdout_stops_the_batch_instead_of_killing_workers_silently(
+    spawn_wan: SpawnWan, fake_api: FakeAPI, tmp_path: Path
+) -> None:
+    # `wan batch FILE | head -1`: printing a result failed in a worker thread, which died with
+    # a raw "Exception in thread" traceback; the lines left were never sent, and exit was 0.
+    fake_api.add(API, inline())
+    source = prompts_file(tmp_path, [f"prompt {i}" for i in range(6)])
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody reads stdout: every write fails with EPIPE
+    try:
+        process = spawn_wan(
+            batch_args(fake_api, source, tmp_path / "out", "-j", "1"), env=ENV, stdout=write_end
+        )
+    finally:
+        os.close(write_end)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode not in (0, 130), stderr
+    assert "Exception in thread" not in stderr and "Traceback" not in stderr
+    assert len(fake_api.requests_to(API)) == 1  # no new line was sent
+    assert statuses(tmp_path / "out") == ["done"]  # its image is kept
+
+
+# -- Ctrl-C over HTTPS (a TLS server on 127.0.0.1, directly and through a CONNECT proxy) -------
+
+
+def _self_signed_cert(directory: Path) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a certificate for 127.0.0.1")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"]
+        + ["-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+class _SilentTLSServer:
+    """An HTTPS server on 127.0.0.1 that reads each request and never answers."""
+
+    def __init__(self, cert: Path, key: Path) -> None:
+        self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self._context.load_cert_chain(cert, key)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self.requested = threading.Event()
+        self._open: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+                tls = self._context.wrap_socket(conn, server_side=True)
+            except OSError:
+                return
+            self._open.append(tls)
+            with contextlib.suppress(OSError):
+                tls.recv(65536)
+            self.requested.set()
+
+    def close(self) -> None:
+        self._listener.close()
+        for conn in self._open:
+            conn.close()
+
+
+class _ConnectProxy:
+    """A minimal HTTP CONNECT proxy on 127.0.0.1 (what HTTPS_PROXY points at)."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._open: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += client.recv(4096)
+            host, _, port = head.split()[1].decode().rpartition(":")
+            upstream = socket.create_connection((host, int(port)))
+            self._open += [client, upstream]
+            client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+
+    def close(self) -> None:
+        self._listener.close()
+        for conn in self._open:
+            conn.close()
+
+
+@pytest.mark.regression("Ctrl-C over https waited out the 300 s read timeout (TLS hid the socket)")
+@pytest.mark.parametrize("through_proxy", [False, True], ids=["direct", "https-proxy"])
+def test_ctrl_c_aborts_a_batch_stalled_on_an_https_answer(
+    spawn_wan: SpawnWan, tmp_path: Path, through_proxy: bool
+) -> None:
+    # The pacer shut down the TCP socket of each connection, but TLS wraps (and detaches) it:
+    # over https the shutdown did nothing. Through a proxy the TLS step has another name
+    # ("proxy.start_tls").
+    cert, key = _self_signed_cert(tmp_path)
+    server = _SilentTLSServer(cert, key)
+    proxy = _ConnectProxy()
+    env: dict[str, str | None] = {**ENV, "SSL_CERT_FILE": str(cert)}
+    if through_proxy:
+        env.update(HTTPS_PROXY=proxy.url, NO_PROXY=None)
+    try:
+        source = prompts_file(tmp_path, ["a red fox"])
+        process = spawn_wan(
+            ["batch", str(source), "-o", str(tmp_path / "out"), "--timeout", "120"]
+            + ["--base-url", f"https://127.0.0.1:{server.port}/v1"],
+            env=env,
+        )
+        assert server.requested.wait(30), "the request never arrived"
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=15)
+    finally:
+        server.close()
+        proxy.close()
+    assert process.returncode == 130, stderr
+    assert "1 interrupted" in stderr
+    assert KEY not in stderr
 
 
 # -- on a terminal: the cost question and the live bar --------------------------------------------

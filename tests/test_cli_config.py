@@ -6,6 +6,7 @@ import json
 import os
 import re
 import stat
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 import wan_cli.ui.output
-from tests.conftest import RunCli
+from tests.conftest import IsolatedEnv, RunCli
 from wan_cli.cli.app import app
 from wan_cli.settings import KEYS
 
@@ -167,6 +168,60 @@ def test_invalid_values_exit_2(
     assert result.exit_code == 2
     assert problem in result.stderr
     assert not config_file.exists()
+
+
+@pytest.mark.regression("`config set api-key=sk-…` echoed the whole argument, key included")
+@pytest.mark.parametrize("command", ["set", "get", "unset"])
+def test_key_equals_value_is_refused_without_echoing_the_value(
+    command: str, run_cli: RunCli
+) -> None:
+    result = run_cli(["config", command, f"api-key={KEY}"])
+    assert result.exit_code == 2
+    assert KEY not in result.stdout + result.stderr
+    assert "KEY VALUE" in result.stderr
+
+
+# -- a bad stored value can be repaired with `wan config set|unset` ----------------------------
+
+
+@pytest.mark.regression("a bad stored value made `config set/unset` refuse to repair it too")
+@pytest.mark.parametrize(
+    ("text", "args", "left"),
+    [
+        ('[default]\ntimeout = "abc"\nmodel = "m"\n', ["unset", "timeout"], {"model": "m"}),
+        ('[default]\ntimeout = "abc"\n', ["set", "timeout", "60"], {"timeout": 60}),
+        (
+            '[profiles.work]\nretries = "many"\n',
+            ["unset", "retries", "--profile", "work"],
+            {},
+        ),
+    ],
+)
+def test_the_commands_the_error_points_to_can_repair_a_bad_value(
+    text: str, args: list[str], left: dict[str, object], run_cli: RunCli, isolated_env: IsolatedEnv
+) -> None:
+    # Every command said "timeout must be a positive number", `config set/unset` too: the
+    # only way out was to edit the file by hand.
+    isolated_env.config.write_text(text)
+    assert run_cli(["config", "show"]).exit_code == 2
+    result = run_cli(["config", *args])
+    assert result.exit_code == 0, result.stderr
+    assert run_cli(["config", "show"]).exit_code == 0
+    document = tomllib.loads(isolated_env.config.read_text())
+    table = document["profiles"]["work"] if "--profile" in args else document["default"]
+    assert table == left
+
+
+@pytest.mark.regression("the repair fix must not let `set` write a file left invalid")
+def test_set_still_refuses_to_write_a_file_left_invalid(
+    run_cli: RunCli, isolated_env: IsolatedEnv
+) -> None:
+    text = '[default]\ntimeout = "abc"\n'
+    isolated_env.config.write_text(text)
+    result = run_cli(["config", "set", "model", "m"])
+    assert result.exit_code == 2
+    assert "timeout must be a positive number" in result.stderr
+    assert isolated_env.config.read_text() == text
 
 
 # -- show -------------------------------------------------------------------------------------

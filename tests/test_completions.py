@@ -330,6 +330,14 @@ def test_config_keys_and_values() -> None:
     assert config_values("no-such-key") == []
 
 
+@pytest.mark.regression("`wan config set preview <Tab>` offered nothing (added after the others)")
+def test_every_boolean_setting_completes_true_and_false() -> None:
+    from wan_cli.cli.completion_values import config_values
+
+    for key in ("metadata", "history", "preview"):
+        assert [value for value, _ in config_values(key)] == ["true", "false"], key
+
+
 def test_completion_stays_cheap() -> None:
     """A Tab press must not import the network or terminal libraries, nor fail."""
     code = (

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
+from tests.conftest import disk_full
 from tests.fakeapi import FakeAPI, Reply, bmp_bytes, jpeg_bytes, png_bytes, webp_bytes
 from wan_cli import __version__
 from wan_cli.files.download import (
@@ -23,6 +26,9 @@ from wan_cli.files.download import (
 )
 from wan_cli.files.provenance import make_png_embedder, read_png_text
 from wan_cli.files.sniff import sniff_mime
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 STEM = "a-cat-20250102-030405-1"
 GIF = b"GIF89a" + b"\x05\x00\x03\x00" + b"\x00" * 20
@@ -170,6 +176,24 @@ def test_404(fake_api: FakeAPI, client: httpx.Client, out: Path) -> None:
     saved = fetch(client, f"{fake_api.url}/img/missing.png", out, retries=2)
     assert_failed(saved, out, "HTTP 404")
     assert len(fake_api.requests) == 1  # not worth retrying
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply.status(204),
+        Reply.bytes(png_bytes(), status=206, headers={"Content-Range": "bytes 0-99/5000"}),
+    ],
+    ids=["204", "206"],
+)
+def test_a_success_that_is_not_the_whole_image_is_not_saved(
+    fake_api: FakeAPI, client: httpx.Client, out: Path, reply: Reply
+) -> None:
+    # 2xx, but no body (204) or a piece of one (206): neither is the image.
+    fake_api.add("/img/a.png", reply)
+    saved = fetch(client, f"{fake_api.url}/img/a.png", out, retries=2)
+    assert_failed(saved, out, f"HTTP {reply.status_code}")
+    assert len(fake_api.requests) == 1  # the host answered: nothing to retry
 
 
 def test_truncated_body_leaves_no_file(fake_api: FakeAPI, client: httpx.Client, out: Path) -> None:
@@ -354,6 +378,37 @@ def test_a_retry_after_a_cut_starts_from_zero(
     assert listing(out) == [f"{STEM}.png"]
 
 
+def test_an_image_host_timeout_is_retried(fake_api: FakeAPI, out: Path) -> None:
+    fake_api.add("/img/a.png", Reply.bytes(png_bytes(), delay=30), Reply.bytes(png_bytes()))
+    with make_download_client(timeout=0.5) as quick:
+        saved = fetch(quick, f"{fake_api.url}/img/a.png", out, retries=1)
+    assert saved.ok, saved.error
+    assert len(fake_api.requests) == 2
+    assert listing(out) == [f"{STEM}.png"]
+
+
+def test_a_retry_after_over_the_cap_fails_fast(
+    fake_api: FakeAPI, client: httpx.Client, out: Path
+) -> None:
+    fake_api.add("/img/a.png", Reply.status(503, headers={"Retry-After": "3600"}))
+    cancel = threading.Event()
+    results: list[SavedImage] = []
+    worker = threading.Thread(
+        target=lambda: results.append(
+            fetch(client, f"{fake_api.url}/img/a.png", out, retries=2, cancel=cancel)
+        )
+    )
+    worker.start()
+    worker.join(timeout=20)
+    waited = worker.is_alive()
+    cancel.set()  # ends a wait that should never have started
+    worker.join()
+    assert not waited, "it waited for the Retry-After (an hour) instead of failing"
+    [saved] = results
+    assert_failed(saved, out, "HTTP 503", "asked to wait 3600 s")
+    assert len(fake_api.requests) == 1
+
+
 def test_connection_refused(client: httpx.Client, out: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -419,6 +474,36 @@ def test_cancel_mid_download(fake_api: FakeAPI, client: httpx.Client, out: Path)
     assert len(fake_api.requests) == 1
 
 
+def test_a_cancel_between_chunks_stops_the_download(
+    fake_api: FakeAPI, client: httpx.Client, out: Path
+) -> None:
+    # Served slowly (100 chunks, 2 s): a cancel from another thread (Ctrl-C) is seen at the
+    # next chunk, not after the whole body.
+    data = png_bytes() + os.urandom(400_000)
+    fake_api.add("/img/big.png", Reply.bytes(data, chunk_size=4096, chunk_delay=0.02))
+    cancel = threading.Event()
+    received: list[int] = []
+
+    def cancel_once_started() -> None:
+        fake_api.wait_bytes_sent("/img/big.png", 3 * 4096, timeout=20)
+        cancel.set()
+
+    canceller = threading.Thread(target=cancel_once_started)
+    canceller.start()
+    saved = fetch(
+        client,
+        f"{fake_api.url}/img/big.png",
+        out,
+        retries=2,
+        cancel=cancel,
+        on_progress=lambda done, _: received.append(done),
+    )
+    canceller.join()
+    assert_failed(saved, out, "cancelled")
+    assert max(received) < len(data) // 2, "the download went on after the cancel"
+    assert len(fake_api.requests) == 1  # a cancel is not retried
+
+
 def test_an_exception_in_a_hook_propagates_after_cleanup(
     fake_api: FakeAPI, client: httpx.Client, out: Path
 ) -> None:
@@ -461,6 +546,88 @@ def test_concurrent_downloads_of_the_same_stem(
     assert all(r.ok for r in results)
     assert len({r.path for r in results}) == 6
     assert len(listing(out)) == 6 and not any(n.startswith(".") for n in listing(out))
+
+
+# -- the disk ------------------------------------------------------------------------------
+
+
+def test_a_full_disk_fails_the_image_and_leaves_no_temp_file(
+    fake_api: FakeAPI, client: httpx.Client, out: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    disk_full(monkeypatch)
+    fake_api.add("/img/a.png", Reply.bytes(png_bytes() + os.urandom(300_000)))
+    saved = fetch(client, f"{fake_api.url}/img/a.png", out, retries=2)
+    assert_failed(saved, out, "could not save", os.strerror(errno.ENOSPC))
+    assert len(fake_api.requests) == 1  # a full disk is not the host's fault: not retried
+
+
+def test_a_full_disk_fails_an_inline_image_too(out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    disk_full(monkeypatch)
+    out.mkdir()
+    saved = save_inline(png_bytes() + os.urandom(100_000), directory=out, stem=STEM, index=0)
+    assert_failed(saved, out, "could not save", os.strerror(errno.ENOSPC))
+
+
+def _spy_on_durability(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int, Any]]:
+    """Record, in order: ("fsync", inode, size then) and ("publish", inode, destination) for
+    every os.fsync, os.link and os.replace the code makes (they still happen for real)."""
+    events: list[tuple[str, int, Any]] = []
+
+    def spy(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if name == "fsync":
+                info = os.fstat(args[0])
+                events.append(("fsync", info.st_ino, info.st_size))
+            else:
+                events.append(("publish", os.stat(args[0]).st_ino, Path(args[1])))
+            return real(*args, **kwargs)
+
+        return call
+
+    for name in ("fsync", "link", "replace"):
+        monkeypatch.setattr(os, name, spy(name, getattr(os, name)))
+    return events
+
+
+@pytest.mark.parametrize(
+    ("data", "finalize"),
+    [
+        (png_bytes(8, 8), None),
+        (jpeg_bytes(8, 8), None),
+        (png_bytes(8, 8), make_png_embedder({"prompt": "a cat"})),  # rewritten before publishing
+    ],
+    ids=["png", "jpeg", "png-with-metadata"],
+)
+def test_the_image_is_on_disk_before_it_gets_its_name(
+    fake_api: FakeAPI,
+    client: httpx.Client,
+    out: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    data: bytes,
+    finalize: Callable[[Path, str], None] | None,
+) -> None:
+    # A crash (or power cut) right after the rename must not leave an empty or partial file
+    # under the image's real name: its whole content is fsynced before it is published.
+    fake_api.add("/img/a", Reply.bytes(data))
+    events = _spy_on_durability(monkeypatch)
+    saved = fetch(client, f"{fake_api.url}/img/a", out, finalize=finalize)
+    assert saved.ok and saved.path is not None, saved.error
+    final = saved.path.stat()
+    [published] = [i for i, e in enumerate(events) if e[0] == "publish" and e[2] == saved.path]
+    assert events[published][1] == final.st_ino
+    assert ("fsync", final.st_ino, final.st_size) in events[:published], events
+
+
+def test_an_inline_image_is_on_disk_before_it_gets_its_name(
+    out: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out.mkdir()
+    events = _spy_on_durability(monkeypatch)
+    saved = save_inline(jpeg_bytes(8, 8), directory=out, stem=STEM, index=0)
+    assert saved.ok and saved.path is not None, saved.error
+    final = saved.path.stat()
+    [published] = [i for i, e in enumerate(events) if e[0] == "publish" and e[2] == saved.path]
+    assert ("fsync", final.st_ino, final.st_size) in events[:published], events
 
 
 # -- inline (base64) images ----------------------------------------------------------------

@@ -251,6 +251,18 @@ def test_service_text_cannot_smuggle_control_characters(tmp_path: Path) -> None:
     assert "\x1b" not in page and "\x07" not in page and "\x00" not in page
 
 
+@pytest.mark.regression("a sidecar whose `references` was not a list crashed the gallery")
+def test_gallery_shows_an_image_whose_sidecar_has_odd_references(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    png(tmp_path / "a.png", 8, 8)
+    (tmp_path / "a.png.json").write_text('{"prompt": "a <fox>", "references": 1}')
+    result = run_cli(["gallery", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "index.html").read_text()
+    assert "a &lt;fox&gt;" in page and 'src="a.png"' in page
+
+
 def test_links_are_relative_to_the_page(tmp_path: Path) -> None:
     image = tmp_path / "imgs" / "a b.png"
     assert link_to(image, tmp_path / "imgs") == "a%20b.png"

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import base64
+import errno
 import json
+import os
 import re
 import signal
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import RunCli, SpawnWan
+from tests.conftest import RunCli, SpawnWan, disk_full
 from tests.fakeapi import FakeAPI, Reply, png_bytes, sse_chunk, sse_error
 
 API = "/v1/images/generations"
@@ -179,6 +181,30 @@ def test_openai_shape_with_url_and_base64(
     assert files[1].read_bytes().startswith(inline[:16])
 
 
+def _result_frame(content: dict[str, str], finish: str) -> str:
+    choice = {"message": {"content": [content]}, "finish_reason": finish}
+    document = {"output": {"choices": [choice]}, "request_id": "r-1"}
+    return f"id:1\nevent:result\n:HTTP_STATUS/200\ndata:{json.dumps(document)}\n\n"
+
+
+@pytest.mark.regression("a stream relabelled (or unlabelled) by a proxy lost its paid images")
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain", ""])
+def test_a_stream_under_another_content_type_still_saves_its_images(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path, content_type: str
+) -> None:
+    url = fake_api.image_url()
+    body = _result_frame({"type": "text", "text": "A fox"}, "null") + _result_frame(
+        {"type": "image", "image": url}, "stop"
+    )
+    fake_api.add(API, Reply.bytes(body.encode(), content_type=content_type))
+    result = run_cli(args(fake_api, tmp_path, "--json"), env=ENV)
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["text"] == "A fox" and document["request_id"] == "r-1"
+    [image] = document["images"]
+    assert image["url"] == url and Path(image["path"]).exists()
+
+
 def test_async_task_answer_is_explained(fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path) -> None:
     fake_api.add(
         API,
@@ -307,6 +333,59 @@ def test_503_forever_is_unavailable(fake_api: FakeAPI, run_cli: RunCli, tmp_path
     assert "ModelUnavailable" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply.bytes(b"<html><body><h1>403 Forbidden</h1></body></html>", "text/html", status=403),
+        Reply.status(403),
+    ],
+    ids=["html", "empty"],
+)
+def test_a_bare_403_is_an_auth_error_and_never_retried(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path, reply: Reply
+) -> None:
+    # A proxy or WAF in front of the API says 403 without the API's JSON (no code at all).
+    fake_api.add(API, reply)
+    result = run_cli(args(fake_api, tmp_path, "--json"), env=ENV)
+    assert result.exit_code == 3, result.stderr
+    assert len(fake_api.requests_to(API)) == 1
+    assert "403" in result.stderr and "Traceback" not in result.stderr
+    assert json.loads(result.stdout)["exit_code"] == 3
+    assert_no_key(result.stdout, result.stderr)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply.status(500),
+        Reply.status(502),
+        Reply.bytes(b"<html><h1>502 Bad Gateway</h1></html>", "text/html", status=502),
+    ],
+    ids=["500-empty", "502-empty", "502-html"],
+)
+def test_a_bare_5xx_is_retried_then_unavailable(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path, reply: Reply
+) -> None:
+    fake_api.add(API, reply)
+    result = run_cli(args(fake_api, tmp_path, "--retries", "1"), env=ENV)
+    assert result.exit_code == 6, result.stderr
+    assert len(fake_api.requests_to(API)) == 2  # the first try and one retry
+    assert "retrying" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_api_read_timeout_is_retried_then_succeeds(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path
+) -> None:
+    # The first answer's headers never come in time; nothing was received, so sending again
+    # cannot bill twice.
+    fake_api.add(API, Reply.sse([sse_chunk(text="late")], delay=30), _ok_stream(fake_api))
+    result = run_cli(args(fake_api, tmp_path, "--timeout", "0.5", "--retries", "1"), env=ENV)
+    assert result.exit_code == 0, result.stderr
+    assert len(fake_api.requests_to(API)) == 2
+    assert "retrying" in result.stderr
+    assert len(saved_files(tmp_path)) == 1
+
+
 def test_error_event_mid_stream(fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path) -> None:
     fake_api.add(
         API,
@@ -420,6 +499,36 @@ def test_failed_download_exit_7_keeps_url(
     assert list(tmp_path.iterdir()) == []  # nothing half-written
 
 
+@pytest.mark.parametrize("answer", ["link", "inline"])
+def test_a_full_disk_is_exit_7_with_the_link_and_no_temp_file(
+    fake_api: FakeAPI,
+    run_cli: RunCli,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    answer: str,
+) -> None:
+    disk_full(monkeypatch)  # every write to an image's temp file fails with ENOSPC
+    image = png_bytes(64, 64) + bytes(200_000)
+    url = f"{fake_api.url}/img/big.png"
+    fake_api.add("/img/big.png", Reply.bytes(image))
+    if answer == "link":
+        fake_api.add(API, Reply.sse([sse_chunk(image=url, finish="stop")]))
+    else:
+        inline = {"data": [{"b64_json": base64.b64encode(image).decode()}], "request_id": "r"}
+        fake_api.add(API, Reply.json(inline))
+    out = tmp_path / "out"
+    result = run_cli(args(fake_api, out, *(["--json"] if answer == "inline" else [])), env=ENV)
+    assert result.exit_code == 7, result.stderr
+    assert os.strerror(errno.ENOSPC) in result.stderr
+    assert "Traceback" not in result.stderr
+    if answer == "link":
+        assert result.stdout == f"{url}\n"  # the paid link, to fetch once there is room
+    else:
+        document = json.loads(result.stdout)
+        assert document["exit_code"] == 7 and document["images"][0]["path"] is None
+    assert list(out.iterdir()) == []  # no .part left behind
+
+
 def test_non_http_link_is_reported_not_fetched(
     fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path
 ) -> None:
@@ -508,6 +617,35 @@ def test_ctrl_c_mid_download_leaves_no_partial_file(
     assert list(tmp_path.iterdir()) == []  # the temp file is gone
     document = json.loads(stdout)
     assert document["exit_code"] == 130 and document["images"][0]["url"] == url
+
+
+@pytest.mark.regression("Ctrl-C waited for a stalled download thread's read timeout (minutes)")
+@pytest.mark.parametrize("stalled", ["before the headers", "mid-body"])
+def test_ctrl_c_during_a_stalled_download_ends_at_once(
+    fake_api: FakeAPI, spawn_wan: SpawnWan, tmp_path: Path, stalled: str
+) -> None:
+    # Ctrl-C reaches only the main thread; a download thread blocked reading a silent image
+    # host must still stop now, not when the read timeout runs out.
+    big = png_bytes(64, 64) + b"\0" * 100_000
+    if stalled == "before the headers":
+        fake_api.add("/img/big.png", Reply.bytes(big, delay=60))
+    else:
+        fake_api.add("/img/big.png", Reply.bytes(big, chunk_size=4096, chunk_delay=60))
+    url = f"{fake_api.url}/img/big.png"
+    fake_api.add(API, Reply.sse([sse_chunk(image=url, finish="stop")]))
+    out = tmp_path / "out"
+    process = spawn_wan(args(fake_api, out, "--json"), env=ENV)
+    if stalled == "before the headers":
+        fake_api.wait_for_requests(2, timeout=20)
+    else:
+        fake_api.wait_bytes_sent("/img/big.png", 4096, timeout=20)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=10)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert list(out.iterdir()) == []  # no partial file
+    document = json.loads(stdout)
+    assert document["images"][0]["url"] == url
 
 
 def test_a_redirect_is_not_followed_with_the_key(

@@ -4,19 +4,29 @@ reruns and clears them — against the loopback fake API, with real processes fo
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import IsolatedEnv, RunCli, SpawnWan
+from tests.conftest import (
+    IsolatedEnv,
+    RunCli,
+    RunWan,
+    SpawnWan,
+    run_on_a_terminal,
+    wait_for_output,
+)
 from tests.fakeapi import FakeAPI, Reply, png_bytes, sse_chunk
 from wan_cli.history import RunRow, format_time, open_existing
 
 API = "/v1/images/generations"
 KEY = "sk-test-secret-key-9876"
 ENV = {"WAN_API_KEY": KEY}
+NO_RETRIES = {**ENV, "WAN_RETRIES": "0"}
 
 
 def args(fake: FakeAPI, out: Path, *extra: str, prompt: str = "a lighthouse") -> list[str]:
@@ -40,6 +50,18 @@ def ok_stream(fake: FakeAPI, name: str = "ok.png", text: str = "A lighthouse.") 
 def database_bytes(env: IsolatedEnv) -> bytes:
     files = [env.history, *(env.history.with_name(env.history.name + s) for s in ("-wal", "-shm"))]
     return b"".join(path.read_bytes() for path in files if path.exists())
+
+
+def schema(env: IsolatedEnv) -> tuple[int, list[tuple[str, str]]]:
+    """The database's version and every table and index in it."""
+    conn = sqlite3.connect(env.history)
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        return version, conn.execute(
+            "SELECT type, name FROM sqlite_master ORDER BY name"
+        ).fetchall()
+    finally:
+        conn.close()
 
 
 # -- recording -------------------------------------------------------------------------------
@@ -101,6 +123,30 @@ def test_the_key_given_as_a_flag_is_not_recorded_either(
     assert result.exit_code == 0, result.stderr
     assert len(runs(isolated_env)) == 1
     assert KEY.encode() not in database_bytes(isolated_env)
+
+
+def test_a_password_in_the_base_url_reaches_neither_history_nor_stderr(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path, isolated_env: IsolatedEnv
+) -> None:
+    # A gateway behind basic auth: the URL's user:password is a secret like the key.
+    fake_api.add(API, Reply.status(500), ok_stream(fake_api))
+    base = f"http://alice:s3cret-pass@127.0.0.1:{fake_api.port}/v1"
+    runs_made = [
+        ["generate", "a fox", "--base-url", base, "-o", str(tmp_path), "-v", "--retries", "1"],
+        ["generate", "a fox", "--base-url", base, "-o", str(tmp_path), "--retries", "0"],
+    ]
+    shown = ""
+    for argv in runs_made:
+        result = run_cli(argv, env=ENV)
+        shown += result.stderr
+    assert "POST http://***@127.0.0.1" in shown  # -v still says where it went
+    for argv in (["history", "show", "1"], ["history", "show", "2", "--json"], ["history"]):
+        result = run_cli(argv, env=ENV)
+        assert result.exit_code == 0, (argv, result.stderr)
+        shown += result.stdout + result.stderr
+    assert [run.host for run in runs(isolated_env)][-2:] == [f"127.0.0.1:{fake_api.port}"] * 2
+    assert "s3cret-pass" not in shown
+    assert b"s3cret-pass" not in database_bytes(isolated_env)
 
 
 def test_no_history_flag_and_setting_write_nothing(
@@ -173,6 +219,29 @@ def test_a_corrupt_database_warns_once_and_the_run_succeeds(
 
 
 # -- SIGKILL mid-download, then `wan history download` --------------------------------------------
+
+
+def test_a_newer_history_is_left_alone_the_run_goes_on_and_commands_refuse_it(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path, isolated_env: IsolatedEnv
+) -> None:
+    # Written by a later `wan` (schema 99): this one must neither write into it nor migrate it.
+    conn = sqlite3.connect(isolated_env.history)
+    conn.execute("CREATE TABLE future (x)")
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    before = schema(isolated_env)
+    fake_api.add(API, ok_stream(fake_api))
+    result = run_cli(args(fake_api, tmp_path / "out", "--json"), env=ENV)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.count("warning:") == 1 and "newer" in result.stderr
+    assert json.loads(result.stdout)["history_id"] is None
+    assert len(list((tmp_path / "out").glob("*.png"))) == 1
+    assert schema(isolated_env) == before  # no table created, no migration run
+    for argv in (["history"], ["history", "show", "1"], ["history", "clear", "--yes"]):
+        refused = run_cli(argv)
+        assert refused.exit_code == 2, (argv, refused.stderr)
+        assert "newer" in refused.stderr and "Traceback" not in refused.stderr
+    assert schema(isolated_env) == before
 
 
 def test_a_run_killed_mid_download_keeps_its_url_and_history_download_saves_it(
@@ -297,6 +366,68 @@ def test_history_download_says_when_links_have_expired(
 def test_history_download_of_an_unknown_run(run_cli: RunCli, fake_api: FakeAPI) -> None:
     result = run_cli(["history", "download", "5"])
     assert result.exit_code == 2 and "no history yet" in result.stderr
+
+
+@pytest.mark.regression("history download from another folder fetched images saved under -o out")
+def test_history_download_from_elsewhere_does_not_fetch_images_saved_under_a_relative_dir(
+    fake_api: FakeAPI, run_wan_subprocess: RunWan, tmp_path: Path
+) -> None:
+    ok = fake_api.image_url("ok.png")
+    bad = f"{fake_api.url}/img/bad.png"
+    fake_api.add("/img/bad.png", Reply.status(500), Reply.bytes(png_bytes(8, 8)))
+    fake_api.add(API, Reply.sse([sse_chunk(image=ok), sse_chunk(image=bad, finish="stop")]))
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    work.mkdir()
+    elsewhere.mkdir()
+    base = ["--base-url", f"{fake_api.url}/v1"]
+    first = run_wan_subprocess(
+        ["generate", "a fox", "-m", "2", "-o", "out", *base], env=NO_RETRIES, cwd=work
+    )
+    assert first.returncode == 7, first.stderr
+
+    rescue = run_wan_subprocess(["history", "download", "1"], env=NO_RETRIES, cwd=elsewhere)
+    assert rescue.returncode == 0, rescue.stderr
+    assert len(fake_api.requests_to("/img/ok.png")) == 1  # image 1 was saved: not fetched again
+    assert len(list((work / "out").glob("*.png"))) == 2
+
+    again = run_wan_subprocess(["history", "download", "1"], env=NO_RETRIES, cwd=elsewhere)
+    assert again.returncode == 0 and "already saved" in again.stderr
+    paths = [Path(line) for line in again.stdout.splitlines()]
+    assert len(paths) == 2 and all(path.is_file() for path in paths)
+    assert all(path.is_relative_to(work / "out") for path in paths)
+
+
+@pytest.mark.regression("history download -o FILE said the links had expired, after fetching")
+def test_history_download_into_a_file_is_refused_before_fetching(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path
+) -> None:
+    bad = f"{fake_api.url}/img/bad.png"
+    fake_api.add("/img/bad.png", Reply.status(500), Reply.bytes(png_bytes(8, 8)))
+    fake_api.add(API, Reply.sse([sse_chunk(image=bad, finish="stop")]))
+    assert run_cli(args(fake_api, tmp_path), env=NO_RETRIES).exit_code == 7
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    result = run_cli(["history", "download", "1", "-o", str(a_file)], env=NO_RETRIES)
+    assert result.exit_code == 2, result.output
+    assert "is a file, not a folder" in result.stderr and "expired" not in result.stderr
+    assert len(fake_api.requests_to("/img/bad.png")) == 1  # only the original run's attempt
+
+
+@pytest.mark.regression("ids beyond SQLite's 64-bit integers were an internal error")
+def test_numbers_beyond_sqlite_integers_are_no_run_or_no_limit(
+    run_cli: RunCli, isolated_env: IsolatedEnv, tmp_path: Path
+) -> None:
+    record_one_run(isolated_env.history)
+    huge = str(2**70)
+    for argv in (["show", huge], ["download", huge], ["rerun", huge]):
+        result = run_cli(["history", *argv])
+        assert result.exit_code == 2 and f"no run {huge} in history" in result.stderr, argv
+    listed = run_cli(["history", "-n", huge, "--json"])
+    assert listed.exit_code == 0 and len(json.loads(listed.stdout)) == 1
+    tasks = run_cli(["task", "list", "-n", huge])
+    assert tasks.exit_code == 0, tasks.output
+    page = run_cli(["gallery", "--history", "-n", huge, "-o", str(tmp_path / "g.html")])
+    assert page.exit_code == 0, page.output
 
 
 # -- listing and showing --------------------------------------------------------------------------
@@ -490,6 +621,101 @@ def test_clear_needs_confirmation_without_a_terminal(
     assert run_cli(["history", "clear", "--yes"]).exit_code == 0
     assert runs(isolated_env) == []
     assert len(list(tmp_path.glob("*.png"))) == 2  # images are never deleted
+
+
+def record_one_run(history: Path, prompt: str = "kept") -> None:
+    """One run in the history database, written directly (no request needed)."""
+    from wan_cli.history import open_store
+
+    store = open_store(history)
+    assert store is not None
+    store.record_start(
+        command="generate",
+        model="m",
+        provider="gateway",
+        host="h",
+        prompt=prompt,
+        parameters={},
+        references=[],
+        output_dir=None,
+    )
+    store.close()
+
+
+@pytest.mark.regression("--before a first-millennium date deleted every run")
+def test_clear_before_a_date_in_the_first_millennium_deletes_nothing(
+    run_cli: RunCli, isolated_env: IsolatedEnv
+) -> None:
+    record_one_run(isolated_env.history)
+    for before in ("0999-06-01", "500000d"):
+        result = run_cli(["history", "clear", "--before", before, "--yes"])
+        assert result.exit_code == 0, result.output
+        assert "nothing to clear" in result.stderr
+    listed = run_cli(["history", "--json"])
+    assert [run["prompt"] for run in json.loads(listed.stdout)] == ["kept"]
+
+
+@pytest.mark.regression("--before a date out of datetime's range was an internal error")
+def test_clear_before_a_date_out_of_range_is_a_usage_error(
+    run_cli: RunCli, isolated_env: IsolatedEnv
+) -> None:
+    record_one_run(isolated_env.history)
+    for before in ("10000000d", "0001-01-01T00:00+05:00"):
+        result = run_cli(["history", "clear", "--before", before, "--yes"])
+        assert result.exit_code == 2, result.output
+        assert "out of range" in result.stderr and "internal error" not in result.stderr
+
+
+@pytest.mark.regression("the clear question went to stdout and Ctrl-D was exit 1 (typer.confirm)")
+def test_clear_asks_on_the_terminal_and_end_of_input_means_no(isolated_env: IsolatedEnv) -> None:
+    record_one_run(isolated_env.history)
+    kept = run_on_a_terminal(["history", "clear"], typed="\x04")  # Ctrl-D
+    assert kept.returncode == 0 and kept.stdout == "", kept
+    assert "Delete 1 run(s) from history? [y/N]" in kept.shown and "nothing deleted" in kept.shown
+    refused = run_on_a_terminal(["history", "clear"], typed="n\n")
+    assert refused.returncode == 0 and "nothing deleted" in refused.shown
+    deleted = run_on_a_terminal(["history", "clear"], typed="y\n")
+    assert deleted.returncode == 0 and deleted.stdout == "", deleted
+    assert "deleted 1 run(s)" in deleted.shown
+
+
+@pytest.mark.regression("Ctrl-C just after the [y/N] prompt was written exited 130 silently")
+def test_ctrl_c_at_the_clear_question_is_130_and_deletes_nothing(
+    spawn_wan: SpawnWan, isolated_env: IsolatedEnv
+) -> None:
+    record_one_run(isolated_env.history)
+    master, slave = os.openpty()  # stdin a terminal: the question is asked
+    try:
+        process = spawn_wan(["history", "clear"], stdin=slave)
+        # Ctrl-C the moment the question shows: it must be answered, whatever the timing.
+        wait_for_output(process.stderr, "[y/N]")
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert process.returncode == 130, stderr
+    assert "interrupted: nothing deleted" in stderr
+    assert len(runs(isolated_env)) == 1
+
+
+def test_cleared_runs_leave_no_image_rows_behind(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path, isolated_env: IsolatedEnv
+) -> None:
+    fake_api.add(API, ok_stream(fake_api, "old.png"), ok_stream(fake_api, "new.png"))
+    assert run_cli(args(fake_api, tmp_path, prompt="old"), env=ENV).exit_code == 0
+    assert run_cli(["history", "clear", "--yes"]).exit_code == 0
+    conn = sqlite3.connect(isolated_env.history)
+    try:
+        assert conn.execute("SELECT count(*) FROM images").fetchone()[0] == 0
+    finally:
+        conn.close()
+    # A later run shows its own images only, never the cleared run's.
+    assert run_cli(args(fake_api, tmp_path, prompt="new"), env=ENV).exit_code == 0
+    [run] = runs(isolated_env)
+    assert run.prompt == "new" and [image.url.rsplit("/", 1)[1] for image in run.images] == [
+        "new.png"
+    ]
 
 
 def test_a_rescued_unsaved_run_becomes_ok(

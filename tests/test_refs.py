@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import read_permissions_enforced
 from wan_cli.errors import ExitCode, UsageError
 from wan_cli.files.refs import MAX_REF_BYTES, RefImage, load_ref
 from wan_cli.files.sniff import sniff_image
@@ -216,12 +217,14 @@ def test_directory(tmp_path: Path) -> None:
         load_ref(str(tmp_path))
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
 def test_unreadable_file(tmp_path: Path) -> None:
     path = write(tmp_path, "secret.png", png())
     path.chmod(0)
     try:
-        with pytest.raises(UsageError, match=r"cannot read reference image .*secret\.png"):
+        with (
+            read_permissions_enforced(),
+            pytest.raises(UsageError, match=r"cannot read reference image .*secret\.png"),
+        ):
             load_ref(str(path))
     finally:
         path.chmod(0o600)

@@ -316,6 +316,22 @@ def test_extreme_aspect_ratio() -> None:
         validate_inputs(gen(size="400*1700"))
 
 
+@pytest.mark.parametrize(
+    ("mode", "size", "past"),
+    [
+        ("generate", "2048*512", "2048*511"),  # exactly 4:1
+        ("generate", "512*2048", "511*2048"),  # exactly 1:4
+        ("edit", "4096*1024", "4096*1023"),  # 4:1 at exactly the most pixels (2048*2048)
+        ("edit", "1536*384", "1537*384"),  # 4:1 at exactly the fewest pixels (768*768)
+    ],
+)
+def test_the_extreme_allowed_ratio_is_accepted(mode: str, size: str, past: str) -> None:
+    assert parse_size(size, mode) == size
+    validate_inputs(gen(size=size) if mode == "generate" else edit(size=size))
+    with pytest.raises(UsageError, match="extreme aspect"):
+        parse_size(past, mode)  # one pixel further is refused, for its ratio alone
+
+
 # --- one test per bad input ------------------------------------------------------------------
 
 

@@ -3,6 +3,7 @@ and `--dry-run`/`--curl` show the exact request without a key."""
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import WAN_BIN, RunCli
-from tests.fakeapi import FakeAPI, Reply, png_bytes, sse_chunk
+from tests.fakeapi import FakeAPI, Reply, jpeg_bytes, png_bytes, sse_chunk, webp_bytes
 
 KEY = "sk-test-secret-key-9876"
 API = "/v1/images/generations"
@@ -76,6 +77,45 @@ def test_every_bad_input_is_exit_2_and_sends_nothing(
         assert len(errors) == 1, result.stderr  # one clear line (a hint may follow)
     assert fake_api.requests == []
     assert not (tmp_path / "out").exists()
+
+
+def _distinct_refs(directory: Path, count: int) -> list[tuple[Path, str]]:
+    """`count` different local images over 4 KiB each (the size `body_bytes` copies in
+    without escaping), with their MIME types; padding after the image data keeps each unique."""
+    made = [
+        ("a.png", "image/png", png_bytes(300, 260)),
+        ("b.jpg", "image/jpeg", jpeg_bytes(320, 300)),
+        ("c.webp", "image/webp", webp_bytes(300, 340)),
+        ("d.png", "image/png", png_bytes(260, 300)),
+    ][:count]
+    refs = []
+    for number, (name, mime, data) in enumerate(made):
+        path = directory / name
+        path.write_bytes(data + bytes([number + 1]) * (5000 + 997 * number))
+        refs.append((path, mime))
+    return refs
+
+
+@pytest.mark.parametrize("count", [2, 3, 4])
+def test_different_local_references_each_land_in_their_own_slot_in_order(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path, count: int
+) -> None:
+    fake_api.add(API, Reply.sse([sse_chunk(image=fake_api.image_url(), finish="stop")]))
+    refs = _distinct_refs(tmp_path, count)
+    flags = [arg for path, _ in refs for arg in ("-r", str(path))]
+    result = run_cli(
+        ["edit", "blend them", *flags, "--base-url", f"{fake_api.url}/v1", "-o", str(tmp_path)],
+        env={"WAN_API_KEY": KEY},
+    )
+    assert result.exit_code == 0, result.stderr
+    [sent] = fake_api.requests_to(API)
+    content = sent.json["input"]["messages"][0]["content"]
+    assert content[0] == {"text": "blend them"}
+    assert len(content) == 1 + count
+    for (path, mime), slot in zip(refs, content[1:], strict=True):
+        prefix = f"data:{mime};base64,"
+        assert set(slot) == {"image"} and slot["image"].startswith(prefix), path.name
+        assert base64.b64decode(slot["image"][len(prefix) :]) == path.read_bytes(), path.name
 
 
 def test_no_api_key_is_exit_3_and_sends_nothing(fake_api: FakeAPI, run_cli: RunCli) -> None:
@@ -259,3 +299,17 @@ def test_a_base_url_with_a_query_is_refused(run_cli: RunCli) -> None:
     result = run_cli(["generate", "cat", "--base-url", "https://h.example/v1?x=1", "--dry-run"])
     assert result.exit_code == 2
     assert "query" in result.stderr
+
+
+@pytest.mark.regression("a bad port passed validation and failed in httpx: exit 1, internal error")
+@pytest.mark.parametrize("url", ["http://127.0.0.1:abc/v1", "https://127.0.0.1:99999/v1"])
+def test_a_base_url_with_a_bad_port_is_refused_before_sending(url: str, run_cli: RunCli) -> None:
+    from wan_cli.settings import parse_value
+
+    with pytest.raises(ValueError, match=r"(?i)port"):
+        parse_value("base-url", url)
+    result = run_cli(["generate", "a fox", "--base-url", url], env={"WAN_API_KEY": KEY})
+    assert result.exit_code == 2, result.stderr
+    assert "--base-url" in result.stderr and "internal error" not in result.stderr
+    stored = run_cli(["config", "set", "base-url", url])
+    assert stored.exit_code == 2, stored.stderr

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import read_permissions_enforced
 from wan_cli.errors import AuthError, ConfigError, ExitCode, UsageError
 from wan_cli.settings import (
     DEFAULT_BASE_URLS,
@@ -434,12 +435,12 @@ def test_directory_instead_of_file(tmp_path: Path) -> None:
         load_config(tmp_path)
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="needs a non-root POSIX user")
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
 def test_unreadable_file(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_text("[default]\n")
     path.chmod(0)
-    with pytest.raises(ConfigError, match="cannot read config file"):
+    with read_permissions_enforced(), pytest.raises(ConfigError, match="cannot read config file"):
         load_config(path)
 
 

@@ -413,6 +413,22 @@ def test_status_prints_the_state_or_the_document(fake_api: FakeAPI, run_cli: Run
     assert [r.method for r in fake_api.requests] == ["GET", "GET"]
 
 
+@pytest.mark.regression("task wait -o FILE polled (and waited) before refusing the folder")
+def test_task_wait_into_a_file_is_refused_before_waiting(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path
+) -> None:
+    fake_api.add(POLL, Reply.json(doc("PENDING")))
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    result = run_cli(
+        ["task", "wait", TASK, "-o", str(a_file), "--timeout", "0", "--base-url", base(fake_api)],
+        env={**ENV, "WAN_RETRIES": "0"},
+    )
+    assert result.exit_code == 2, result.output
+    assert "is a file, not a folder" in result.stderr
+    assert fake_api.requests_to(POLL) == []  # nothing polled
+
+
 # -- cancelling ---------------------------------------------------------------------------------
 
 
@@ -560,3 +576,27 @@ def test_ctrl_c_during_wait_then_wait_again_completes(
     assert again.returncode == 0, again.stderr
     [saved] = images_in(tmp_path)
     assert again.stdout == f"{saved}\n"
+
+
+@pytest.mark.regression("a task state or id with escape codes drove the terminal")
+def test_a_task_state_with_terminal_escapes_is_printed_without_them(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path
+) -> None:
+    evil = "PEND\x1b]0;pwned\x07ING\x1b[2J\x9b31m"
+    answer = {"request_id": "r", "output": {"task_id": "t-1\x1b[1m", "task_status": evil}}
+    fake_api.add(SUBMIT, Reply.json(answer))
+    fake_api.add("/api/v1/tasks/t-1", Reply.json(answer))
+    at = ["--base-url", base(fake_api)]
+    commands = [
+        ["generate", "x", "--async", "--provider", "dashscope", "-o", str(tmp_path), *at],
+        ["task", "status", "t-1", *at],
+        ["task", "list"],
+        ["history"],
+        ["history", "show", "1"],
+    ]
+    for argv in commands:
+        result = run_cli(argv, env={**ENV, "WAN_RETRIES": "0"})
+        assert result.exit_code == 0, (argv, result.output)
+        shown = result.stdout + result.stderr
+        assert "\x1b" not in shown and "\x07" not in shown and "\x9b" not in shown, argv
+        assert "PEND]0;PWNEDING[2J" in shown or argv[0] == "generate", argv

@@ -193,10 +193,10 @@ def _slices(body: bytes | bytearray, size: int = 1 << 20) -> Iterator[bytes]:
 def describe_request(
     method: str, url: str, headers: dict[str, str], size: int, api_key: str
 ) -> str:
-    """One line per header, the key masked: for `--verbose`."""
-    from wan_cli.settings import mask_key
+    """One line per header, the key masked (and a user:password in the URL): for `--verbose`."""
+    from wan_cli.settings import display_value, mask_key
 
-    lines = [f"{method} {url} ({size} bytes)"]
+    lines = [f"{method} {display_value('base-url', url)} ({size} bytes)"]
     for name, value in headers.items():
         shown = value.replace(api_key, mask_key(api_key)) if api_key else value
         lines.append(f"  {name}: {shown}")

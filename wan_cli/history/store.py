@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wan_cli.errors import UsageError
-from wan_cli.history.writes import StoreWrites
 from wan_cli.history.rows import RUNNING, TASK, ImageRow, RunRow, format_time, image_row, run_row
 from wan_cli.history.schema import NewerSchema, connect
+from wan_cli.history.writes import StoreWrites
 from wan_cli.tasks.states import FAILURE_STATES
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ def history_path(env: Mapping[str, str] | None = None) -> Path:
 class Store(StoreWrites):
     """One open history database.
 
-    The `record_*` methods (from `Recorder`) are for runs: they never raise; the first failure
+    The `record_*` methods (from `StoreWrites`) are for runs: they never raise; the first failure
     warns once (via `warn`) and turns history off for the rest of the process. Queries and
     `delete_runs` are for the `wan history` commands and raise `sqlite3.Error`.
     """

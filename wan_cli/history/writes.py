@@ -1,4 +1,4 @@
-"""History's writes during a run: the `Recorder` half of `Store`.
+"""History's writes during a run: the `StoreWrites` half of `Store`.
 
 A run's row is written when its request is sent and updated as events arrive; image URLs are
 recorded before their downloads start, so a crash or `kill -9` never loses a paid result.

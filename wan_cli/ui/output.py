@@ -42,7 +42,8 @@ def ask_yes_no(question: str, stdin: TextIO, stderr: TextIO, *, if_interrupted: 
     (exit 130) with the message `if_interrupted`. Not `typer.confirm`: it writes to stdout and
     turns Ctrl-D and Ctrl-C into exit 1."""
     try:
-        # Inside the `try`: Ctrl-C the moment the question shows is still "nothing done".
+        # The prompt is written inside the try: once it shows, a Ctrl-C may come at any
+        # bytecode, even before readline (it was a silent exit 130 when it came just after).
         stderr.write(f"{question} [y/N] ")
         stderr.flush()
         answer = stdin.readline()
