@@ -9,8 +9,7 @@ from wan_cli.api.events.dashscope import _choices, _dashscope_output
 from wan_cli.api.events.openai import _gateway_output, _openai_image
 from wan_cli.api.events.service_errors import _error_in, _keys, _text
 from wan_cli.api.events.types import ApiError, Done, Event, TaskCreated
-
-_FAILED_TASK_STATES = frozenset({"FAILED", "CANCELED", "UNKNOWN"})
+from wan_cli.tasks.states import FAILURE_STATES
 
 
 def events_from_json(document: object, *, status: int = 200) -> Iterator[Event]:
@@ -54,7 +53,7 @@ def _document_events(
         if task_id and isinstance(task_id, str):
             yield TaskCreated(task_id, task_status)
             state = (task_status or "").upper()
-            if state in _FAILED_TASK_STATES:
+            if state in FAILURE_STATES:
                 yield ApiError(
                     _text(output.get("code")) or f"Task{state.capitalize()}",
                     _text(output.get("message"))
