@@ -69,7 +69,15 @@ def execute_batch(options: BatchOptions, *, stdin: TextIO) -> ExitCode:
 
 
 def _execute(options: BatchOptions, stdin: TextIO, out: Output) -> ExitCode:
-    plan, settings, manifest_path = _prepare(options, stdin, out)
+    from wan_cli.mock.embedded import mock_service
+
+    resolved = command_settings(options.settings, out)
+    with mock_service(resolved, start=not options.dry_run) as settings:
+        return _run(options, settings, stdin, out)
+
+
+def _run(options: BatchOptions, settings: Settings, stdin: TextIO, out: Output) -> ExitCode:
+    plan, manifest_path = _prepare(options, settings, stdin, out)
     out.info(plan_summary(plan))
     check_budget(plan, options.max_total_images)
     if options.dry_run:
@@ -144,9 +152,10 @@ def _execute(options: BatchOptions, stdin: TextIO, out: Output) -> ExitCode:
     return report.code
 
 
-def _prepare(options: BatchOptions, stdin: TextIO, out: Output) -> tuple[BatchPlan, Settings, Path]:
+def _prepare(
+    options: BatchOptions, settings: Settings, stdin: TextIO, out: Output
+) -> tuple[BatchPlan, Path]:
     shard, resume = _check_options(options)
-    settings = command_settings(options.settings, out)
 
     source = options.file
     text, base_dir = read_source(source, stdin)
@@ -172,7 +181,7 @@ def _prepare(options: BatchOptions, stdin: TextIO, out: Output) -> tuple[BatchPl
         options.manifest.expanduser() if options.manifest else output_dir / MANIFEST_NAME
     )
     previous = read_manifest(manifest_path) if resume is not Resume.FORCE else {}
-    return make_plan(items, previous, resume, shard), settings, manifest_path
+    return make_plan(items, previous, resume, shard), manifest_path
 
 
 def _check_options(options: BatchOptions) -> tuple[Shard | None, Resume]:

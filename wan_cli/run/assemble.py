@@ -126,12 +126,21 @@ def sending_config(
 
 
 def execute(options: GenerateOptions, *, stdin: TextIO) -> ExitCode:
-    """Validate everything, then dry-run, print curl, or run the generation."""
-    from wan_cli.api.request import build_request, render_curl, render_dry_run
+    """Validate everything, then dry-run, print curl, or run the generation (with the mock
+    provider, against the mock `wan` starts for the command)."""
+    from wan_cli.mock.embedded import mock_service
 
     output = options.output
     out = set_output(Output(quiet=output.quiet, verbose=output.verbose))
-    settings = command_settings(options.settings, out)
+    resolved = command_settings(options.settings, out)
+    with mock_service(resolved, start=not (options.dry_run or options.curl)) as settings:
+        return _execute(options, settings, out, stdin)
+
+
+def _execute(options: GenerateOptions, settings: Settings, out: Output, stdin: TextIO) -> ExitCode:
+    from wan_cli.api.request import build_request, render_curl, render_dry_run
+
+    output = options.output
     preview = _preview_protocol(output, settings.preview)
     prompt = read_prompt(options.request.prompt, options.prompt_file, stdin)
     inputs = run_inputs(options.request, prompt, settings, async_task=options.async_task)

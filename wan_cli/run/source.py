@@ -67,7 +67,7 @@ def api_answer(
             pacer.before_send()
             on_retry = _both(pacer.retrying, view.retrying)
             sleep = pacer.sleep
-        view.waiting(f"sending to {url_host(prepared.url)}: {config.model}")
+        view.waiting(_sending_to(prepared, config))
         client = (
             nullcontext(pacer.api_client())
             if pacer is not None
@@ -99,3 +99,11 @@ def _both(
         second(attempt, delay, why)
 
     return call
+
+
+def _sending_to(prepared: PreparedRequest, config: RunConfig) -> str:
+    from wan_cli.providers import MOCK
+
+    if config.provider == MOCK:
+        return f"sending to the offline mock (nothing is billed): {config.model}"
+    return f"sending to {url_host(prepared.url)}: {config.model}"
