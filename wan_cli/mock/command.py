@@ -27,13 +27,17 @@ def serve_mock(*, port: int, scenario: str, provider: str, delay: float | None) 
     except OSError as error:
         raise UsageError(f"cannot listen on 127.0.0.1:{port}: {error.strerror or error}") from None
     base_url = server.base_url(provider)
-    out.info(f"mock {provider} API, scenario {scenario}: {SCENARIOS[scenario]}")
-    out.info(f'try: WAN_BASE_URL={base_url} WAN_API_KEY=test wan generate "a red fox"')
-    if provider == "dashscope":
-        out.info("(add --provider dashscope; async tasks work too: --async, wan task wait)")
-    out.info("Ctrl-C stops it")
-    out.result(base_url)
-    try:
+    try:  # from here on, Ctrl-C or SIGTERM (which acts like it) is the normal way to stop
+        out.info(f"mock {provider} API, scenario {scenario}: {SCENARIOS[scenario]}")
+        if provider == "dashscope":
+            out.info(
+                f"try: WAN_PROVIDER=dashscope WAN_BASE_URL={base_url} DASHSCOPE_API_KEY=test"
+                ' wan generate "a red fox"   (async tasks too: --async, then wan task wait)'
+            )
+        else:
+            out.info(f'try: WAN_BASE_URL={base_url} WAN_API_KEY=test wan generate "a red fox"')
+        out.info("Ctrl-C stops it")
+        out.result(base_url)
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
         pass

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from wan_cli.settings import Settings
 
 ENV_MOCK_DELAY = "WAN_MOCK_DELAY"  # seconds between the mock's streamed words (0: at once)
+ENV_MOCK_SCENARIO = "WAN_MOCK_SCENARIO"  # how the embedded mock behaves (default "ok")
 DEFAULT_WORD_DELAY = 0.05
 # The key the embedded mock is sent: never the user's real one, which it has no use for.
 MOCK_KEY = "mock-key-not-secret"
@@ -39,9 +40,17 @@ def mock_service(settings: Settings, *, start: bool = True) -> Iterator[Settings
     if settings.provider != MOCK or not start:
         yield settings
         return
-    from wan_cli.mock.server import MockServer, MockSettings
+    from wan_cli.mock.server import SCENARIOS, MockServer, MockSettings
 
-    server = MockServer(MockSettings(word_delay=word_delay())).start()
+    scenario = os.environ.get(ENV_MOCK_SCENARIO, "").strip() or "ok"
+    if scenario not in SCENARIOS:
+        from wan_cli.errors import UsageError
+
+        raise UsageError(
+            f"{ENV_MOCK_SCENARIO}={scenario!r} is not a mock scenario",
+            hint=f"one of: {', '.join(SCENARIOS)}",
+        )
+    server = MockServer(MockSettings(scenario=scenario, word_delay=word_delay())).start()
     try:
         yield replace(settings, base_url=server.base_url("gateway"), api_key=MOCK_KEY)
     finally:

@@ -30,7 +30,7 @@ from wan_cli.mock.picture import draw_png
 # Scenario → what it does (shown by `wan mock serve --help` and docs/mock.md).
 SCENARIOS: dict[str, str] = {
     "ok": "answers like the service: streamed text, then the images",
-    "slow": "the text comes a word every 0.3 s and the images 2 s later",
+    "slow": "the answer starts after 3 s, then a word every 0.2 s (try --timeout 1)",
     "rate-limited": "every other request is 429 Throttling with Retry-After, the retry succeeds",
     "unavailable": "every request is 503 ModelUnavailable",
     "rejected": "every request is 400 DataInspectionFailed (content moderation)",
@@ -237,9 +237,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _stream(self, plan: Plan) -> None:
         settings = self.server.settings
-        delay = (
-            max(settings.word_delay, 0.3) if settings.scenario == "slow" else settings.word_delay
-        )
+        delay = settings.word_delay
+        if settings.scenario == "slow":
+            delay = max(delay, 0.2)
+            time.sleep(3.0)  # before the headers: a client's read timeout sees nothing at all
         self._start(200, "text/event-stream")
         position = 0
         for count, word in enumerate(plan.words, 1):
@@ -247,8 +248,6 @@ class _Handler(BaseHTTPRequestHandler):
             self._event(plan, position, shapes.stream_chunk(word), count, 0)
             if delay:
                 time.sleep(delay)
-        if settings.scenario == "slow":
-            time.sleep(2.0)
         words = len(plan.words)
         for index, image in enumerate(plan.images, 1):
             last = index == len(plan.images) and settings.scenario != "stream-cut"

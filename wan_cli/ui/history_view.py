@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from wan_cli.providers import MOCK
 from wan_cli.tasks.states import FAILURE_STATES
 from wan_cli.ui.output import is_terminal, sanitize
 
@@ -41,7 +42,9 @@ def columns(run: RunRow) -> tuple[str, ...]:
         prompt = prompt[: PROMPT_WIDTH - 1] + "…"
     images = f"{run.saved_count}/{len(run.images)}"
     status = sanitize(run.status)  # a task's state is the service's word
-    return (str(run.id), local_time(run.created), run.command, status, images, prompt)
+    # A mock run is never to be mistaken for a paid one.
+    command = f"{run.command} (mock)" if run.provider == MOCK else run.command
+    return (str(run.id), local_time(run.created), command, status, images, prompt)
 
 
 def print_plain(out: Output, rows: list[tuple[str, ...]]) -> None:
@@ -85,7 +88,8 @@ def describe_run(run: RunRow) -> list[str]:
         return f"{label:<11}{sanitize(str(value))}"
 
     code = f" (exit {run.exit_code})" if run.exit_code is not None else ""
-    lines = [f"run {run.id} · {run.command} · {sanitize(run.status)}{code}"]
+    mock = " · offline mock (not billed)" if run.provider == MOCK else ""
+    lines = [f"run {run.id} · {run.command} · {sanitize(run.status)}{code}{mock}"]
     if run.rerun_of is not None:
         lines.append(field("rerun of", run.rerun_of))
     lines.append(field("created", local_time(run.created, seconds=True)))
