@@ -55,6 +55,8 @@ _OTHER_ENV = (
     ("NO_COLOR", "Any value: no colour and no live redraws on stderr."),
     ("TERM", "`dumb`: same as NO_COLOR."),
     ("WAN_POLL_INTERVAL", "For tests only: fixed seconds between polls of an async task."),
+    ("WAN_MOCK_DELAY", "With `--provider mock`: seconds between the mock's streamed words."),
+    ("WAN_MOCK_SCENARIO", "With `--provider mock`: the scenario the embedded mock plays."),
     (COMPLETE_VAR, "Set by the completion scripts when they ask `wan` for candidates."),
 )
 

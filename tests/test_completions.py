@@ -186,7 +186,7 @@ def test_bash_loads_the_script_and_completes_commands_options_and_values(
     assert profiles == ["default", "ds", "work"]
     assert {"set", "get", "show", "profiles"} <= set(config)
     assert keys == list(KEYS)
-    assert providers == ["gateway", "dashscope"]
+    assert providers == ["gateway", "dashscope", "mock"]
     assert provider_d == ["dashscope"]
 
 

@@ -359,6 +359,9 @@ def examples(path: Path) -> list[Example]:
             previous = words
             if not argv or Path(argv[0]).name != "wan" or any(a in _NOT_RUN for a in argv):
                 continue
+            if argv[1:3] == ["mock", "serve"]:
+                continue  # serves until stopped: tests/test_mock.py runs it, and docs/mock.md's CI
+
             found.append(
                 Example(
                     where=f"{path.relative_to(ROOT)}:{number}",

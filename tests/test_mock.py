@@ -3,6 +3,7 @@ driven by the real `wan` as a subprocess. Every scenario ends with its documente
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sqlite3
@@ -237,3 +238,44 @@ def test_mock_serve_ends_cleanly_on_ctrl_c(serve: Serve) -> None:
 def test_mock_serve_refuses_an_unknown_scenario(run_wan_subprocess: RunWan) -> None:
     result = run_wan_subprocess(["mock", "serve", "--scenario", "broken"])
     assert result.returncode == 2 and "unknown scenario" in result.stderr
+
+
+# -- docs/mock.md ------------------------------------------------------------------------------
+
+
+def test_the_ci_example_of_docs_mock_runs(tmp_path: Path) -> None:
+    """The GitHub Actions step of docs/mock.md, run as written by bash (on a free port)."""
+    import os
+    import re
+    import socket
+    import sys
+    import textwrap
+
+    page = (Path(__file__).parent.parent / "docs" / "mock.md").read_text(encoding="utf-8")
+    block = re.search(r"```yaml\n(.*?)```", page, re.S)
+    assert block is not None, "docs/mock.md has its CI example"
+    script = textwrap.dedent(block.group(1).split("run: |\n", 1)[1])
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    script = script.replace("8765", str(port))
+    env = {**os.environ, **FAST, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    # Its own process group: whatever happens, no mock it started outlives the test.
+    process = subprocess.Popen(
+        ["bash", "-e", "-c", script],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+    assert process.returncode == 0, stdout + stderr
+    assert len(list((tmp_path / "out").glob("*.png"))) == 1  # the expired links saved nothing
