@@ -40,6 +40,9 @@ Waiting without sleeping: `wait_for_requests(n)`, `wait_events_sent(n)`,
 `wait_bytes_sent(path, n)` and `wait_idle()` block on a condition and raise `TimeoutError` if it
 does not happen in time.
 
+The answer shapes and SSE framing come from `wan_cli.mock.shapes`, which the offline mock
+(`wan mock serve`, `--provider mock`) serves too: one description of the service, not two.
+
 Image fixtures: `png_bytes` makes a real decodable PNG; `jpeg_bytes`, `webp_bytes`, `bmp_bytes`
 make files whose magic bytes and header dimensions are right (enough for type/size sniffing).
 """
@@ -63,6 +66,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
+
+from wan_cli.mock import shapes
 
 __all__ = [
     "FakeAPI",
@@ -188,15 +193,9 @@ class SSEEvent(str):
 def _frame(
     data: str, event: str | None, event_id: str | None, status: int | None, event_field: str
 ) -> str:
-    lines = []
-    if event_id is not None:
-        lines.append(f"id:{event_id}")
-    if event is not None:
-        lines.append(f"{event_field}{event}")
-    if status is not None:
-        lines.append(f":HTTP_STATUS/{status}")
-    lines.append(f"data:{data}")
-    return "\n".join(lines) + "\n\n"
+    return shapes.sse_frame(
+        data, event=event, event_id=event_id, http_status=status, event_field=event_field
+    )
 
 
 def sse_frame(
@@ -228,27 +227,7 @@ def sse_chunk(
     far, image_count = images so far, size "1280*1280" once an image was sent, else "0*0");
     without `event_id`, the id is the chunk's 1-based position in the reply.
     """
-    content: list[dict[str, str]] = []
-    if text is not None:
-        content.append({"type": "text", "text": text})
-    if image is not None:
-        if image_style == "typed":
-            content.append({"type": "image", "image": image})
-        elif image_style == "bare":
-            content.append({"image": image})
-        else:
-            content.append({"type": "image", "text": image})
-    payload: dict[str, Any] = {
-        "output": {
-            "choices": [
-                {
-                    "message": {"content": content, "role": "assistant"},
-                    "finish_reason": finish,
-                }
-            ],
-            "finished": finish == "stop",
-        },
-    }
+    payload = shapes.stream_chunk(text, image, finish=finish, image_style=image_style)
     step = (len(text.split()) if text else 0, 1 if image else 0, "1280*1280")
     fixed_usage = dict(usage) if usage is not None else _usage_after([step])
     document = {**payload, "usage": fixed_usage, "request_id": request_id}
@@ -264,15 +243,11 @@ def sse_chunk(
 
 
 def _usage_after(steps: Sequence[tuple[int, int, str]]) -> dict[str, Any]:
-    output_tokens = sum(s[0] for s in steps)
-    images = sum(s[1] for s in steps)
-    return {
-        "input_tokens": 28,
-        "output_tokens": output_tokens,
-        "total_tokens": 28 + output_tokens,
-        "image_count": images,
-        "size": next((s[2] for s in steps if s[1]), "0*0"),
-    }
+    return shapes.usage(
+        output_tokens=sum(s[0] for s in steps),
+        image_count=sum(s[1] for s in steps),
+        size=next((s[2] for s in steps if s[1]), "0*0"),
+    )
 
 
 def sse_error(
@@ -286,7 +261,7 @@ def sse_error(
 
     `space=True` writes "event: error"; `message_key="msg"` mimics servers that say `msg`.
     """
-    data = json.dumps({"code": code, message_key: message, "request_id": request_id})
+    data = json.dumps(shapes.error_document(code, message, request_id, message_key=message_key))
     return SSEEvent(data, event="error", event_field="event: " if space else "event:")
 
 

@@ -445,24 +445,17 @@ def _as_dry_run(argv: list[str]) -> list[str]:
 
 def _serve_tasks(fake_api: FakeAPI, task_ids: set[str]) -> None:
     """The fake service knows each task an example names: finished, with one image."""
+    from wan_cli.mock import shapes
+
     for task_id in sorted(task_ids):
-        image = {"type": "image", "image": fake_api.image_url(f"{task_id}.png")}
-        message = {"role": "assistant", "content": [image]}
-        fake_api.add(
-            f"/v1/tasks/{task_id}",
-            Reply.json(
-                {
-                    "request_id": f"req-{task_id}",
-                    "output": {
-                        "task_id": task_id,
-                        "task_status": "SUCCEEDED",
-                        "choices": [{"finish_reason": "stop", "message": message}],
-                        "finished": True,
-                    },
-                    "usage": {"image_count": 1},
-                }
-            ),
+        document = shapes.task_document(
+            task_id,
+            "SUCCEEDED",
+            request_id=f"req-{task_id}",
+            images=[fake_api.image_url(f"{task_id}.png")],
+            usage_now={"image_count": 1},
         )
+        fake_api.add(f"/v1/tasks/{task_id}", Reply.json(document))
         # `wan task cancel ID` examples: the service accepts the cancel.
         fake_api.add(f"/v1/tasks/{task_id}/cancel", Reply.json({"request_id": f"req-{task_id}"}))
 
