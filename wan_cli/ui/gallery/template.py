@@ -29,7 +29,7 @@ img-src 'self' file: data:; style-src 'unsafe-inline'; base-uri 'none'; form-act
 STYLE = """
 :root { color-scheme: light dark; --fg: #1c1c1e; --bg: #f3f3f5; --card: #fff; --muted: #6e6e73;
   --line: #e3e3e8; --tile: #e9e9ee; --accent: #6d3fc0; --accent-bg: #efe8fb; --bad: #b3261e;
-  --bad-bg: #fbe9e7; --warn: #8a5300; --warn-bg: #fff4dc; --thumb: 190px; }
+  --bad-bg: #fbe9e7; --warn: #8a5300; --warn-bg: #fff4dc; --thumb: 170px; }
 @media (prefers-color-scheme: dark) { :root { --fg: #ececf0; --bg: #121214; --card: #1d1d20;
   --muted: #a1a1a8; --line: #313136; --tile: #2a2a2e; --accent: #c5a3f5; --accent-bg: #2f2540;
   --bad: #ff8a80; --bad-bg: #3b1f1d; --warn: #ffcc66; --warn-bg: #33290f; } }
