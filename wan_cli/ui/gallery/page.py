@@ -62,7 +62,7 @@ def render_html(
     missing = sum(1 for run in runs for p in run.pictures if p.missing is not None)
     summary = f"{_count(len(runs), 'run')}, {_count(shown, 'image')}"
     if missing:
-        summary += f" ({missing} not shown)"
+        summary += f", {missing} missing"
     body = "\n".join(_run_html(run, number, page_dir, thumbnail) for number, run in enumerate(runs))
     return PAGE.format(
         title=_esc(f"wan gallery — {title} — {summary}"),
@@ -121,7 +121,7 @@ def _meta(run: Run) -> str:
         parts.append(f'<time datetime="{_esc(run.created)}">{_esc(when)}</time>')
     if run.history_id is not None:
         parts.append(f"<span>run {run.history_id}</span>")
-    return f'<p class="meta">{"".join(parts)}</p>' if parts else ""
+    return f'<p class="meta">{" ".join(parts)}</p>' if parts else ""
 
 
 def _rescue(unsaved: int, history_id: int) -> str:
