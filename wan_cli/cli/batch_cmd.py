@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from wan_cli.cli.completion_values import complete_image_path
 from wan_cli.cli.options import (
     ApiKey,
     BaseUrl,
@@ -119,6 +120,7 @@ def batch(
             metavar="PATH|URL",
             help='Default reference image(s) for lines without "refs".',
             show_default=False,
+            autocompletion=complete_image_path,
         ),
     ] = None,
     size: Annotated[
