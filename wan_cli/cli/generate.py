@@ -93,7 +93,7 @@ def generate(
     Examples:
 
     \b
-      wan generate "an autumn painting of a lighthouse" --size 1280*720
+      wan generate "an autumn painting of a lighthouse" --size 1280x720
       wan generate "in this style, a winter scene" --ref style.png -o out/ --json
     """
     from wan_cli.run.options import OutputFlags, RequestOptions, SettingFlags

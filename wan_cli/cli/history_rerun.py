@@ -88,7 +88,7 @@ def rerun(
 
     \b
       wan history rerun 42 --seed 7
-      wan history rerun 42 --size 1280*720 --dry-run
+      wan history rerun 42 --size '1280*720' --dry-run
     """
     from dataclasses import replace
 
