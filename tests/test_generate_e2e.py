@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RunCli, SpawnWan, disk_full
+from tests.conftest import RunCli, RunWan, SpawnWan, disk_full
 from tests.fakeapi import FakeAPI, Reply, png_bytes, sse_chunk, sse_error
 
 API = "/v1/images/generations"
@@ -561,6 +561,23 @@ def test_second_run_never_overwrites(fake_api: FakeAPI, run_cli: RunCli, tmp_pat
     assert first.exit_code == second.exit_code == 0
     assert first.stdout != second.stdout
     assert len(saved_files(tmp_path)) == 2
+
+
+@pytest.mark.regression("a Chinese prompt was saved as image-<time>-1.png")
+@pytest.mark.parametrize("locale", ["C.UTF-8", "C"])
+def test_a_prompt_in_any_script_names_its_file(
+    fake_api: FakeAPI, run_wan_subprocess: RunWan, tmp_path: Path, locale: str
+) -> None:
+    """The real `wan`, even under the C locale (Python's UTF-8 mode keeps the name)."""
+    fake_api.add(API, _ok_stream(fake_api))
+    prompt = "一只红狐狸在雪地里"
+    argv = ["generate", prompt, "--base-url", f"{fake_api.url}/v1", "-o", str(tmp_path)]
+    done = run_wan_subprocess(argv, env={**ENV, "LC_ALL": locale, "LANG": locale})
+    assert done.returncode == 0, done.stderr
+    [image] = saved_files(tmp_path)
+    assert re.fullmatch(r"一只红狐狸在雪地里-\d{8}-\d{6}-1\.png", image.name), image.name
+    assert done.stdout.strip() == str(image)
+    assert json.loads(Path(f"{image}.json").read_text(encoding="utf-8"))["prompt"] == prompt
 
 
 def test_provenance_sidecar_and_png_text(

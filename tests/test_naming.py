@@ -10,7 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from wan_cli.files.naming import check_stem, claim_path, ext_for_mime, image_stem, slugify
+from wan_cli.files.naming import (
+    SLUG_BYTES,
+    SLUG_CHARS,
+    check_stem,
+    claim_path,
+    ext_for_mime,
+    image_stem,
+    slugify,
+)
 
 
 @pytest.mark.parametrize(
@@ -18,11 +26,22 @@ from wan_cli.files.naming import check_stem, claim_path, ext_for_mime, image_ste
     [
         ("A cat on a skateboard", "a-cat-on-a-skateboard"),
         ("  Hello,   WORLD!!  ", "hello-world"),
-        ("Café crème brûlée", "cafe-creme-brulee"),
-        ("Straße in Łódź", "strasse-in-lodz"),
-        ("Smørrebrød", "smorrebrod"),
-        ("一只猫 cat 🐱", "cat"),
-        ("一只猫", "image"),
+        ("Café crème brûlée", "café-crème-brûlée"),
+        ("Straße in Łódź", "straße-in-łódź"),
+        ("Smørrebrød", "smørrebrød"),
+        ("Cafe\u0301", "café"),  # NFKC: the decomposed é is composed
+        ("一只红狐狸在雪地里", "一只红狐狸在雪地里"),
+        ("赤いキツネが雪の中に", "赤いキツネが雪の中に"),
+        ("ｷﾂﾈ", "キツネ"),  # halfwidth katakana → fullwidth
+        ("Красная Лиса", "красная-лиса"),
+        ("ΟΔΟΣ", "οδος"),  # with the final sigma
+        ("ثعلب أحمر", "ثعلب-أحمر"),
+        ("नमस्ते दुनिया", "नमस्ते-दुनिया"),  # vowel signs and virama are kept with their letters
+        ("一只猫 cat 🐱", "一只猫-cat"),
+        ("🐱🐶", "image"),
+        ("\u0301\u0301x", "x"),  # marks without a letter
+        ("a\u202egnp.exe", "a-gnp-exe"),  # a bidi override cannot disguise the extension
+        ("a\u200bb\x00c\nd", "a-b-c-d"),
         ("", "image"),
         ("!!!", "image"),
         ("../../etc/passwd", "etc-passwd"),
@@ -47,10 +66,39 @@ def test_slugify_cuts_a_single_long_word() -> None:
     assert slugify("abcdefghij klm", max_len=5) == "abcde"
 
 
+def test_slugify_bounds_characters_and_utf8_bytes() -> None:
+    assert slugify("一" * 100) == "一" * 26  # 3 bytes each: 78 of the 80 bytes
+    assert slugify("я" * 100) == "я" * 40  # 2 bytes each: both limits at once
+    assert slugify("a" * 100) == "a" * 40
+    assert slugify("ab cd ef", max_bytes=6) == "ab-cd"  # at a word boundary
+    assert slugify("ñañ ñ", max_bytes=4) == "ña"  # between characters, never inside one
+    assert slugify("狐狸" * 30, max_len=5) == "狐狸狐狸狐"
+    for prompt in ("一只红狐狸在雪地里" * 9, "Красная лиса " * 9, "नमस्ते " * 20, "ñ" * 99):
+        slug = slugify(prompt)
+        assert len(slug) <= SLUG_CHARS and len(slug.encode()) <= SLUG_BYTES, prompt
+        stem = image_stem(prompt, datetime(2025, 1, 2, 3, 4, 5), 99)
+        # The longest file we make from it: the sidecar's temp file, with a collision suffix.
+        assert len(f".{stem}-9999.webp.json.tmp-0123abcd".encode()) < 143  # eCryptfs' limit
+
+
+def test_slugify_never_separates_a_letter_from_its_marks() -> None:
+    # नि is न + the vowel sign ि: a cut between them would leave a different letter.
+    assert slugify("नि" * 30, max_len=7) == "निनिनि"
+    assert slugify("नि" * 30, max_len=8) == "निनिनिनि"
+
+
+def test_slugify_is_a_safe_stem() -> None:
+    for prompt in ("..", ".env", "-rf", "--x", "CON", "a/../b", "\\server\\x", "…", "ｰ"):
+        slug = slugify(prompt)
+        check_stem(slug)
+        assert not slug.startswith(("-", ".")), prompt
+
+
 def test_image_stem() -> None:
     when = datetime(2025, 1, 2, 3, 4, 5)
     assert image_stem("A red fox", when, 1) == "a-red-fox-20250102-030405-1"
     assert image_stem("", when, 3) == "image-20250102-030405-3"
+    assert image_stem("一只红狐狸在雪地里", when, 1) == "一只红狐狸在雪地里-20250102-030405-1"
     with pytest.raises(ValueError):
         image_stem("x", when, 0)
 

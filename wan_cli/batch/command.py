@@ -16,13 +16,15 @@ from wan_cli.batch.pacing import BatchPacer
 from wan_cli.batch.parse import FORMATS, parse_batch
 from wan_cli.batch.plan import (
     BatchPlan,
+    Consent,
     Resume,
     Shard,
     check_budget,
+    consent,
     make_plan,
-    needs_confirmation,
     parse_shard,
     plan_summary,
+    refusal,
 )
 from wan_cli.batch.report import print_summary, report_document
 from wan_cli.batch.runner import run_batch
@@ -97,8 +99,15 @@ def _run(options: BatchOptions, settings: Settings, stdin: TextIO, out: Output) 
         f"Send {plan.requests} request(s) that can produce up to {plan.max_images} billed images?"
     )
     interactive = is_terminal(stdin) and is_terminal(out.stderr)
-    asked = needs_confirmation(plan, yes=options.yes, interactive=interactive)
-    if asked and not ask_yes_no(
+    needed = consent(
+        plan,
+        yes=options.yes,
+        max_total_images=options.max_total_images,
+        interactive=interactive,
+    )
+    if needed is Consent.REFUSE:
+        raise refusal(plan)
+    if needed is Consent.ASK and not ask_yes_no(
         question, stdin, out.stderr, if_interrupted="interrupted: nothing was sent"
     ):
         raise UsageError("not confirmed: nothing was sent", hint="--yes skips the question")

@@ -10,36 +10,12 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import unicodedata
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 from wan_cli.files.fs import remove_quietly
-
-# Letters that NFKD does not decompose into ASCII but that have an obvious spelling.
-_TRANSLITERATE = str.maketrans(
-    {
-        "ß": "ss",
-        "æ": "ae",
-        "Æ": "AE",
-        "œ": "oe",
-        "Œ": "OE",
-        "ø": "o",
-        "Ø": "O",
-        "đ": "d",
-        "Đ": "D",
-        "ð": "d",
-        "Ð": "D",
-        "ł": "l",
-        "Ł": "L",
-        "þ": "th",
-        "Þ": "TH",
-        "ı": "i",
-    }
-)
-_NON_WORD = re.compile(r"[^a-z0-9]+")
 
 _EXT_BY_MIME = {
     "image/png": "png",
@@ -73,25 +49,69 @@ _NO_HARDLINKS = frozenset(
 )
 
 
-def slugify(prompt: str, max_len: int = 40) -> str:
-    """Lowercase ASCII words of the prompt joined by '-', at most `max_len` characters.
+# A slug's length in characters (what people read) and in UTF-8 bytes (what filesystems count:
+# 40 CJK characters are 120 bytes). 80 bytes keeps the longest name we make from it, the sidecar's
+# temp file `.{slug}-{time}-{i}-{n}.webp.json.tmp-{hex}`, under 130 bytes: inside eCryptfs's 143
+# and far inside the usual 255.
+SLUG_CHARS = 40
+SLUG_BYTES = 80
 
-    Accented letters lose their accents (é → e, ß → ss); other scripts (CJK, emoji…) are
-    dropped. A prompt with nothing left becomes "image". Cuts at a word boundary when it can.
+
+def _kept(char: str) -> bool:
+    """Letters, digits and combining marks of any script (so Devanagari or Thai words keep
+    their vowel signs); everything else (punctuation, symbols, emoji, controls, bidi marks that
+    could disguise an extension) separates words."""
+    return unicodedata.category(char)[0] in "LNM"
+
+
+def slugify(prompt: str, max_len: int = SLUG_CHARS, max_bytes: int = SLUG_BYTES) -> str:
+    """The prompt's words, lowercased, joined by '-': at most `max_len` characters and
+    `max_bytes` UTF-8 bytes.
+
+    Every script keeps its letters and digits (一只红狐狸 stays 一只红狐狸, Café stays café):
+    the text is NFKC-normalised first (ﬁ → fi, fullwidth ｆ → f, halfwidth ｶ → カ), anything
+    else becomes a separator. A prompt with nothing left becomes "image". Cuts at a word
+    boundary when it can, else between characters (never inside one, nor between a letter and
+    its combining marks). The slug never starts with '.' or '-'; it is always followed by
+    `-{time}-{i}` (`image_stem`), so it can never be a reserved name such as `CON` on Windows.
     """
-    ascii_text = (
-        unicodedata.normalize("NFKD", prompt.translate(_TRANSLITERATE))
-        .encode("ascii", "ignore")
-        .decode("ascii")
-        .lower()
-    )
-    slug = _NON_WORD.sub("-", ascii_text).strip("-")
-    if len(slug) > max_len:
-        cut = slug[: max_len + 1]
+    words: list[str] = []
+    word: list[str] = []
+    for char in unicodedata.normalize("NFKC", prompt).lower():
+        if _kept(char) and (word or not unicodedata.category(char).startswith("M")):
+            word.append(char)
+        elif word:
+            words.append("".join(word))
+            word = []
+    if word:
+        words.append("".join(word))
+    slug = "-".join(words)
+    limit = _fitting(slug, max_len, max_bytes)
+    if limit < len(slug):
+        cut = slug[: limit + 1]
         # Keep whole words when the cut lands mid-word and an earlier boundary exists.
-        slug = cut[: cut.rindex("-")] if "-" in cut else slug[:max_len]
+        end = cut.rindex("-") if "-" in cut else _before_marks(slug, limit)
+        slug = slug[:end]
         slug = slug.strip("-")
     return slug or "image"
+
+
+def _fitting(text: str, max_chars: int, max_bytes: int) -> int:
+    """How many leading characters of `text` fit both limits."""
+    used = 0
+    for count, char in enumerate(text[:max_chars]):
+        used += len(char.encode("utf-8"))
+        if used > max_bytes:
+            return count
+    return min(len(text), max_chars)
+
+
+def _before_marks(text: str, cut: int) -> int:
+    """`cut`, moved back before the letter when it would separate the letter from its marks."""
+    end = cut
+    while 0 < end < len(text) and unicodedata.category(text[end]).startswith("M"):
+        end -= 1
+    return end if end > 0 else cut
 
 
 def image_stem(prompt: str, when: datetime, index: int) -> str:
