@@ -731,3 +731,24 @@ def test_provenance_holds_the_whole_answer_even_text_after_the_image(
     assert sidecar["usage"]["output_tokens"] == 4  # the final, cumulative usage
     embedded = json.loads(read_png_text(image)["wan"])
     assert embedded["text"] == "Before. After the image."
+
+
+@pytest.mark.parametrize("where", ["body", "header"])
+def test_a_refused_request_keeps_its_request_id_in_json_and_history(
+    where: str, fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path
+) -> None:
+    """stderr, --json and `wan history show` all give the request id support asks for."""
+    body = {"code": "DataInspectionFailed", "message": "Input data may be inappropriate."}
+    headers = {}
+    if where == "body":
+        body["request_id"] = "req-refused-1"
+    else:
+        headers["X-Request-Id"] = "req-refused-1"
+    fake_api.add(API, Reply.json(body, status=400, headers=headers))
+    result = run_cli(args(fake_api, tmp_path, "--json"), env=ENV)
+    assert result.exit_code == 4
+    assert "req-refused-1" in result.stderr
+    document = json.loads(result.stdout)
+    assert document["request_id"] == document["error"]["request_id"] == "req-refused-1"
+    shown = run_cli(["history", "show", str(document["history_id"])])
+    assert "req-refused-1" in shown.stdout

@@ -48,6 +48,10 @@ def settle(record: RunRecord, config: RunConfig) -> RunOutcome:
         error = ApiRejected("the answer contained no images", request_id=record.request_id)
     if error is not None and error.request_id is None:
         error.request_id = record.request_id
+    if error is not None and record.request_id is None:
+        # Refused before any answer was read (an HTTP error): the error's id is the run's, and
+        # support asks for it, in --json and history as on stderr.
+        record.request_id = error.request_id
     code = error.exit_code if error is not None else ExitCode.OK
     _history_end(record, config, saved, error, code)
     return RunOutcome(record, tuple(saved), tuple(failed), error, code)

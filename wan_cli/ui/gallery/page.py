@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from wan_cli.providers import MOCK
 from wan_cli.ui.gallery.runs import Picture, Reference, Run
 from wan_cli.ui.gallery.template import PAGE, STYLE
 from wan_cli.ui.output import sanitize
@@ -114,6 +115,8 @@ def _meta(run: Run) -> str:
         parts.append(f'<span class="badge mode">{_esc(run.mode)}</span>')
     if run.status and run.status != "ok":
         parts.append(f'<span class="badge bad">{_esc(run.status)}</span>')
+    if run.provider == MOCK:  # never to be taken for a paid result
+        parts.append('<span class="badge mock" title="made offline: not billed">mock</span>')
     if run.created:
         when = run.created.replace("T", " ").removesuffix("Z")
         when = when[:16] if len(when) >= 19 and when[16] == ":" else when  # no seconds

@@ -60,6 +60,7 @@ figcaption { margin-top: 4px; font-size: 0.75rem; color: var(--muted); white-spa
 .badge { padding: 0 8px; border-radius: 999px; font-weight: 600; letter-spacing: 0.02em; }
 .mode { color: var(--accent); background: var(--accent-bg); }
 .bad { color: var(--bad); background: var(--bad-bg); }
+.mock { color: var(--warn); background: var(--warn-bg); }
 .prompt { font-size: 1.15rem; font-weight: 600; line-height: 1.4; margin: 0;
   white-space: pre-wrap; overflow-wrap: anywhere; }
 .text { white-space: pre-wrap; overflow-wrap: anywhere; border-left: 3px solid var(--accent);
