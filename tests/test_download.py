@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import socket
 import threading
@@ -22,10 +23,10 @@ from wan_cli.files.download import (
     url_problem,
 )
 from wan_cli.files.provenance import make_png_embedder, read_png_text
-from wan_cli.files.sniff import sniff_mime
+from wan_cli.files.sniff import sniff_mime, truncation
 
 STEM = "a-cat-20250102-030405-1"
-GIF = b"GIF89a" + b"\x05\x00\x03\x00" + b"\x00" * 20
+GIF = b"GIF89a" + b"\x05\x00\x03\x00" + b"\x00" * 20 + b";"
 
 
 @pytest.fixture
@@ -500,3 +501,70 @@ def test_sniff_mime() -> None:
     assert sniff_mime(GIF) == "image/gif"
     assert sniff_mime(b"<html>") is None
     assert sniff_mime(b"") is None
+
+
+# -- whole images: the end of the file is where its format says --------------------------
+
+
+def judge(data: bytes, mime: str) -> str | None:
+    return truncation(io.BytesIO(data), len(data), mime)
+
+
+@pytest.mark.parametrize(
+    ("data", "mime"),
+    [
+        (png_bytes(), "image/png"),
+        (png_bytes() + b"\0" * 5000, "image/png"),  # bytes after IEND are tolerated
+        (png_bytes() + os.urandom(70_000), "image/png"),
+        (jpeg_bytes(), "image/jpeg"),
+        (jpeg_bytes() + b"\0" * 300, "image/jpeg"),  # zero padding after EOI
+        (webp_bytes(), "image/webp"),
+        (webp_bytes() + b"\0\0", "image/webp"),
+        (bmp_bytes(), "image/bmp"),
+        (GIF, "image/gif"),
+        (GIF + b"\0" * 10, "image/gif"),
+    ],
+)
+def test_whole_images_are_whole(data: bytes, mime: str) -> None:
+    assert judge(data, mime) is None
+
+
+@pytest.mark.parametrize(
+    ("data", "mime", "why"),
+    [
+        (png_bytes(32, 32)[:-12], "image/png", "IEND"),  # IEND missing
+        (png_bytes(32, 32)[:-6], "image/png", "IEND"),  # cut inside IEND
+        (png_bytes(32, 32)[:40], "image/png", "IEND"),  # cut inside IDAT
+        (png_bytes()[:8], "image/png", "IEND"),  # the signature alone
+        (jpeg_bytes()[:-2], "image/jpeg", "end-of-image"),
+        (jpeg_bytes()[:-1] + b"\0\0", "image/jpeg", "end-of-image"),
+        (webp_bytes()[:-3], "image/webp", "its header says"),
+        (bmp_bytes(8, 8)[:-10], "image/bmp", "its header says"),
+        (GIF[:-1], "image/gif", "trailer"),
+    ],
+)
+def test_cut_images_are_truncated(data: bytes, mime: str, why: str) -> None:
+    reason = judge(data, mime)
+    assert reason is not None and reason.startswith("truncated") and why in reason
+
+
+def test_a_bmp_without_its_size_is_not_judged() -> None:
+    data = bytearray(bmp_bytes())
+    data[2:6] = bytes(4)  # some writers leave the file size out
+    assert judge(bytes(data)[:-5], "image/bmp") is None
+
+
+def test_a_cut_png_with_a_matching_length_is_not_saved(
+    fake_api: FakeAPI, client: httpx.Client, out: Path
+) -> None:
+    # The host stored a partial file and serves it whole: HTTP cannot tell, the PNG can.
+    cut = png_bytes(64, 64)[:-20]
+    fake_api.add("/img/a.png", Reply.bytes(cut))
+    saved = fetch(client, f"{fake_api.url}/img/a.png", out, retries=2)
+    assert_failed(saved, out, "truncated", "IEND")
+    assert len(fake_api.requests) == 1  # the same URL gives the same cut file: not retried
+
+
+def test_a_cut_inline_image_is_not_saved(out: Path) -> None:
+    saved = save_inline(jpeg_bytes()[:-2], directory=out, stem=STEM, index=0)
+    assert_failed(saved, out, "truncated", "JPEG")

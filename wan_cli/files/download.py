@@ -6,7 +6,8 @@ Rules this module owns:
 - only http(s) links are fetched; the file name and directory are ours, never the URL's;
 - bytes are streamed to `.{stem}.part-XXXX` in the target directory (constant memory, sha256
   on the fly) and published with `naming.claim_path` only once complete and verified (status
-  200, full length, image magic bytes, size cap), so no half file ever has a real name;
+  200, full length, image magic bytes, the image's own end (`sniff.truncation`), size cap), so
+  no half file ever has a real name;
 - on any failure or interruption the temp file is removed; ordinary failures come back as a
   `SavedImage` with `error` set, never as an exception (KeyboardInterrupt is re-raised).
 """
@@ -32,7 +33,7 @@ from wan_cli.api.client import (
 )
 from wan_cli.files.fs import remove_quietly
 from wan_cli.files.naming import check_stem, claim_path, create_temp, ext_for_mime
-from wan_cli.files.sniff import image_dimensions, sniff_mime
+from wan_cli.files.sniff import image_dimensions, sniff_mime, truncation
 from wan_cli.units import human_bytes
 
 if TYPE_CHECKING:
@@ -414,7 +415,12 @@ def _publish(
     body: _Body,
     finalize: FinalizeHook | None,
 ) -> SavedImage:
-    """Finalize (metadata) the complete temp file, measure it, then claim a final name."""
+    """Check the complete temp file holds a whole image, finalize it (metadata), measure it,
+    then claim a final name."""
+    with open(tmp, "rb") as fh:
+        cut = truncation(fh, body.size, body.mime)
+    if cut is not None:
+        raise _Failed(cut)
     if finalize is not None:
         before = _identity(tmp)
         try:
