@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import os
@@ -15,6 +16,7 @@ import pytest
 
 from tests.fakeapi import FakeAPI, Reply, bmp_bytes, jpeg_bytes, png_bytes, webp_bytes
 from wan_cli import __version__
+from wan_cli.api.events.inline import InlineImage
 from wan_cli.files.download import (
     SavedImage,
     download_image,
@@ -467,30 +469,107 @@ def test_concurrent_downloads_of_the_same_stem(
 # -- inline (base64) images ----------------------------------------------------------------
 
 
+def inline(data: bytes, *, lines: bool = False) -> InlineImage:
+    encoded = base64.b64encode(data).decode()
+    if lines:  # MIME-style: 76 characters a line
+        encoded = "\n".join(encoded[i : i + 76] for i in range(0, len(encoded), 76))
+    return InlineImage(encoded)
+
+
 def test_save_inline(out: Path) -> None:
     data = jpeg_bytes(9, 7)
-    saved = save_inline(data, directory=out, stem=STEM, index=2)
+    saved = save_inline(inline(data), directory=out, stem=STEM, index=2)
     assert saved.ok
     assert saved.path == out / f"{STEM}.jpg"
     assert saved.path.read_bytes() == data
     assert saved.url is None and saved.index == 2
     assert saved.sha256 == hashlib.sha256(data).hexdigest()
     assert (saved.width, saved.height, saved.mime) == (9, 7, "image/jpeg")
-    again = save_inline(data, directory=out, stem=STEM, index=2)
+    again = save_inline(inline(data), directory=out, stem=STEM, index=2)
     assert again.path == out / f"{STEM}-2.jpg"
 
 
 def test_save_inline_with_metadata(out: Path) -> None:
     saved = save_inline(
-        png_bytes(), directory=out, stem=STEM, index=0, finalize=make_png_embedder({"wan": "{}"})
+        inline(png_bytes()),
+        directory=out,
+        stem=STEM,
+        index=0,
+        finalize=make_png_embedder({"wan": "{}"}),
     )
     assert saved.path is not None and read_png_text(saved.path) == {"wan": "{}"}
     assert saved.sha256 == hashlib.sha256(saved.path.read_bytes()).hexdigest()
 
 
 def test_save_inline_refuses_non_images(out: Path) -> None:
-    saved = save_inline(b"<html>nope</html>", directory=out, stem=STEM, index=0)
+    saved = save_inline(inline(b"<html>nope</html>"), directory=out, stem=STEM, index=0)
     assert_failed(saved, out, "not an image")
+
+
+def test_save_inline_decodes_in_slices(out: Path) -> None:
+    # Many slices, some with line breaks: the bytes come out whole and in order.
+    data = png_bytes(8, 8)[:-12] + os.urandom(3_000_001) + png_bytes()[-12:]
+    for lines in (False, True):
+        image = inline(data, lines=lines)
+        assert image.decoded_size() == len(data)
+        saved = save_inline(image, directory=out / str(lines), stem=STEM, index=0)
+        assert saved.ok, saved.error
+        assert saved.path is not None and saved.path.read_bytes() == data
+        assert saved.sha256 == hashlib.sha256(data).hexdigest()
+
+
+class WatchedInline(InlineImage):
+    """Counts the bytes decoded from it."""
+
+    decoded = 0
+
+    def chunks(self, slice_chars: int = 1 << 20) -> Iterator[bytes]:
+        for chunk in super().chunks(slice_chars):
+            self.decoded += len(chunk)
+            yield chunk
+
+
+def test_save_inline_refuses_an_image_over_the_cap_before_decoding(out: Path) -> None:
+    data = png_bytes(8, 8)[:-12] + bytes(200_000) + png_bytes()[-12:]
+    image = WatchedInline(base64.b64encode(data).decode())
+    saved = save_inline(image, directory=out, stem=STEM, index=0, max_bytes=100_000)
+    assert_failed(saved, out, "too large", "limit")
+    assert image.decoded == 0  # refused from its length alone
+    assert save_inline(image, directory=out, stem=STEM, index=0, max_bytes=len(data)).ok
+    assert image.decoded == len(data)
+
+
+def test_save_inline_unreadable_base64(out: Path) -> None:
+    encoded = base64.b64encode(png_bytes()).decode()
+    saved = save_inline(InlineImage(encoded[:-2] + "!!"), directory=out, stem=STEM, index=0)
+    assert_failed(saved, out, "base64")
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "readable"),
+    [
+        ("iVBORw0K", 0, True),
+        ("iVBORw0\nK", 0, True),  # a line break: decoded to tell
+        ("data:image/png;base64,iVBORw0K", 22, True),
+        ("abc", 0, False),  # no padding explains 3 characters
+        ("", 0, False),
+        ("data:image/png;base64,", 22, False),
+        ("iVBORw0Ké", 0, False),
+    ],
+)
+def test_inline_image_readable(text: str, start: int, readable: bool) -> None:
+    assert InlineImage(text, start).readable() is readable
+
+
+def test_inline_image_sizes_and_equality() -> None:
+    for size in range(0, 10):
+        data = os.urandom(size)
+        assert inline(data).decoded_size() == size
+        assert inline(data).decode() == data
+    encoded = base64.b64encode(b"abcdef").decode()
+    uri = InlineImage("data:image/png;base64," + encoded, 22)
+    assert uri == InlineImage(encoded) and uri != InlineImage(encoded[:-4])
+    assert encoded not in repr(uri)
 
 
 def test_sniff_mime() -> None:
@@ -566,5 +645,5 @@ def test_a_cut_png_with_a_matching_length_is_not_saved(
 
 
 def test_a_cut_inline_image_is_not_saved(out: Path) -> None:
-    saved = save_inline(jpeg_bytes()[:-2], directory=out, stem=STEM, index=0)
+    saved = save_inline(inline(jpeg_bytes()[:-2]), directory=out, stem=STEM, index=0)
     assert_failed(saved, out, "truncated", "JPEG")

@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 
     import httpx
 
+    from wan_cli.api.events.inline import InlineImage
+
 MAX_DOWNLOAD_BYTES = 200 * 1024 * 1024
 MAX_REDIRECTS = 5
 CHUNK_SIZE = 64 * 1024
@@ -259,18 +261,24 @@ def download_image(
 
 
 def save_inline(
-    data: bytes,
+    data: InlineImage,
     *,
     directory: Path,
     stem: str,
     index: int,
+    max_bytes: int = MAX_DOWNLOAD_BYTES,
     finalize: FinalizeHook | None = None,
+    cancel: threading.Event | None = None,
 ) -> SavedImage:
-    """Save image bytes that came inside the answer (base64), with the same checks and naming."""
+    """Save an image that came inside the answer (base64) with a download's checks and naming.
+
+    Its size, told by the base64's length, is checked against `max_bytes` before anything is
+    decoded; then it is decoded slice by slice straight into the temp file (never held whole
+    as bytes next to its text)."""
     check_stem(stem)
-    mime = sniff_mime(data[:_SNIFF_BYTES])
-    if mime is None:
-        return SavedImage.failed(index, None, _not_an_image(data[:_SNIFF_BYTES]))
+    size = data.decoded_size()
+    if size > max_bytes:
+        return SavedImage.failed(index, None, _too_large(size, max_bytes))
     try:
         directory.mkdir(parents=True, exist_ok=True)
         fd, tmp = create_temp(directory, f".{stem}.part-")
@@ -280,9 +288,8 @@ def save_inline(
         )
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            body = _decode_into(data, fh, max_bytes, cancel or threading.Event())
             _sync(fh)
-        body = _Body(mime, hashlib.sha256(data).hexdigest(), len(data))
         return _publish(tmp, directory, stem, index, None, body, finalize)
     except _Failed as error:
         remove_quietly(tmp)
@@ -293,6 +300,32 @@ def save_inline(
     except BaseException:
         remove_quietly(tmp)
         raise
+
+
+def _decode_into(data: InlineImage, fh: BinaryIO, max_bytes: int, cancel: threading.Event) -> _Body:
+    """Decode the base64 into `fh` slice by slice, verifying and hashing as it goes."""
+    digest = hashlib.sha256()
+    written = 0
+    head = b""
+    mime: str | None = None
+    try:
+        for chunk in data.chunks():
+            if cancel.is_set():
+                raise _Failed("cancelled")
+            written += len(chunk)
+            if written > max_bytes:
+                raise _Failed(f"too large: more than {human_bytes(max_bytes)}")
+            if mime is None:
+                head += chunk[: _SNIFF_BYTES - len(head)]
+                if len(head) >= _SNIFF_BYTES:
+                    mime = _require_image(head)
+            digest.update(chunk)
+            fh.write(chunk)
+    except ValueError:  # binascii.Error too
+        raise _Failed("the image's base64 data is unreadable") from None
+    if mime is None:
+        mime = _require_image(head)
+    return _Body(mime, digest.hexdigest(), written)
 
 
 def _attempt(
@@ -402,7 +435,7 @@ def _check_response(response: httpx.Response, max_bytes: int) -> int | None:
         raise _Failed(f"not an image: {base_type}")
     total = _content_length(response)
     if total is not None and total > max_bytes:
-        raise _Failed(f"too large: {human_bytes(total)} (limit {human_bytes(max_bytes)})")
+        raise _Failed(_too_large(total, max_bytes))
     return total
 
 
@@ -476,6 +509,10 @@ def _content_length(response: httpx.Response) -> int | None:
     if value is None or not value.strip().isdigit():
         return None
     return int(value)
+
+
+def _too_large(size: int, limit: int) -> str:
+    return f"too large: {human_bytes(size)} (limit {human_bytes(limit)})"
 
 
 def _cut_short(received: int, total: int) -> str:
