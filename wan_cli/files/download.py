@@ -4,10 +4,11 @@ Rules this module owns:
 - the API key never reaches an image host: the download client has no auth at all, and a
   request hook strips any Authorization header and refuses non-http(s) redirect targets;
 - only http(s) links are fetched; the file name and directory are ours, never the URL's;
-- bytes are streamed to `.{stem}.part-XXXX` in the target directory (constant memory, sha256
-  on the fly) and published with `naming.claim_path` only once complete and verified (status
-  200, full length, image magic bytes, the image's own end (`sniff.truncation`), size cap), so
-  no half file ever has a real name;
+- bytes are streamed to `.{stem}.part-{owner}-{pid}-XXXX` in the target directory (constant
+  memory, sha256 on the fly) and published with `naming.claim_path` only once complete and
+  verified (status 200, full length, image magic bytes, the image's own end
+  (`sniff.truncation`), size cap), so no half file ever has a real name; a killed run's temp
+  file is removed by a later run (`naming.remove_stale_temps`);
 - on any failure or interruption the temp file is removed; ordinary failures come back as a
   `SavedImage` with `error` set, never as an exception (KeyboardInterrupt is re-raised).
 """
@@ -32,7 +33,7 @@ from wan_cli.api.client import (
     parse_retry_after,
 )
 from wan_cli.files.fs import remove_quietly
-from wan_cli.files.naming import check_stem, claim_path, create_temp, ext_for_mime
+from wan_cli.files.naming import check_stem, claim_path, create_temp, ext_for_mime, temp_prefix
 from wan_cli.files.sniff import image_dimensions, sniff_mime, truncation
 from wan_cli.units import human_bytes
 
@@ -281,7 +282,7 @@ def save_inline(
         return SavedImage.failed(index, None, _too_large(size, max_bytes))
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = create_temp(directory, f".{stem}.part-")
+        fd, tmp = create_temp(directory, temp_prefix(stem))
     except OSError as error:
         return SavedImage.failed(
             index, None, f"cannot write in {directory}: {error.strerror or error}"
@@ -341,7 +342,7 @@ def _attempt(
 ) -> SavedImage:
     """One try from zero, with a fresh temp file that is gone afterwards unless published."""
     try:
-        fd, tmp = create_temp(directory, f".{stem}.part-")
+        fd, tmp = create_temp(directory, temp_prefix(stem))
     except OSError as error:
         raise _Failed(f"cannot write in {directory}: {error.strerror or error}") from None
     try:
