@@ -204,7 +204,13 @@ def test_stale_temps_are_removed_and_live_ones_kept(tmp_path: Path) -> None:
     )
     others = [
         _named(tmp_path, name, age_s=STALE_TEMP_AGE_S + 60)
-        for name in ("a-cat-1.png", ".a-cat-1.png.json.tmp-0123abcd", ".hidden", "x.part-0123abcd")
+        for name in (
+            "a-cat-1.png",
+            ".a-cat-1.png.json.tmp-0123abcd",
+            ".hidden",
+            "x-1.part-0123abcd",  # not hidden: not ours
+            ".notes.part-0123abcd",  # no image index: not ours
+        )
     ]
     removed = remove_stale_temps(tmp_path)
     assert sorted(removed) == sorted([dead, dead_embed, old, old_elsewhere])

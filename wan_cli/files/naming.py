@@ -59,11 +59,11 @@ _EXT_BY_MIME = {
 # Enough for any sane number of runs in one second; beyond it something is wrong.
 _MAX_SUFFIX = 10_000
 
-# An image's temp file, `.{stem}.part-{owner}-{pid}-{random}` (`temp_prefix` + `create_temp`),
-# or the PNG embedder's copy of one (`..{stem}.part-….embed-{random}`); earlier versions wrote
-# `.{stem}.part-{random}`, with no owner.
+# An image's temp file, `.{stem}.part-{owner}-{pid}-{random}` (`temp_prefix` + `create_temp`;
+# every stem ends with `-{index}`), or the PNG embedder's copy of one
+# (`..{stem}.part-….embed-{random}`); earlier versions wrote `.{stem}.part-{random}`.
 _TEMP_NAME = re.compile(
-    r"\..+\.part-(?:(?P<owner>[0-9a-f]{6})-(?P<pid>[0-9]{1,10})-)?[0-9a-f]{8}"
+    r"\..+-[0-9]+\.part-(?:(?P<owner>[0-9a-f]{6})-(?P<pid>[0-9]{1,10})-)?[0-9a-f]{8}"
     r"(?:\.embed-[0-9a-f]{8})?"
 )
 # A temp file untouched this long is a leftover whoever wrote it (downloads write continuously).
