@@ -67,6 +67,7 @@ def extras_note(record: RunRecord, config: RunConfig) -> str | None:
         return None
     linked = sum(1 for image in record.extra if image.url)
     noun = "link" if linked == extra else "image"
+    # Extras begin once the asked-for number has arrived: `record.images` holds exactly that.
     note = (
         f"the answer held {len(record.images) + extra} images, {_was_asked(len(record.images))}:"
         f" {extra} extra {_count(extra, noun)} not saved"
@@ -106,7 +107,6 @@ def conclude(
         outcome.error,
         outcome.code,
     )
-    note = extras_note(record, config)
     if error is None:
         view.finish(
             Summary(
@@ -130,7 +130,7 @@ def conclude(
                 " fetches them while they are valid"
             )
         out.error(error.describe(), hint=error.hint)
-    if note is not None:
+    if (note := extras_note(record, config)) is not None:
         out.warn(note)
 
     if config.json_output:
