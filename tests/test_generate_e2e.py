@@ -155,7 +155,7 @@ def test_gateway_shape_with_links_in_text(
         "request_id": "req_uuid_123456",
     }
     fake_api.add(API, Reply.json(body))
-    result = run_cli(args(fake_api, tmp_path, "--json"), env=ENV)
+    result = run_cli(args(fake_api, tmp_path, "--json", "--max-images", "2"), env=ENV)
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
     assert {image["url"] for image in document["images"]} == {typed, in_text}
@@ -174,7 +174,7 @@ def test_openai_shape_with_url_and_base64(
         "usage": {"total_tokens": 10},
     }
     fake_api.add(API, Reply.json(body))
-    result = run_cli(args(fake_api, tmp_path), env=ENV)
+    result = run_cli(args(fake_api, tmp_path, "--max-images", "2"), env=ENV)
     assert result.exit_code == 0, result.stderr
     files = [Path(p) for p in result.stdout.splitlines()]
     assert len(files) == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import threading
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -13,11 +14,15 @@ import pytest
 from wan_cli.files.naming import (
     SLUG_BYTES,
     SLUG_CHARS,
+    STALE_TEMP_AGE_S,
     check_stem,
     claim_path,
+    create_temp,
     ext_for_mime,
     image_stem,
+    remove_stale_temps,
     slugify,
+    temp_prefix,
 )
 
 
@@ -203,3 +208,58 @@ def test_other_link_errors_propagate(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         claim_path(tmp_path, "x", "png", tmp_path / "missing")
     assert os.listdir(tmp_path) == []
+
+
+# -- temp files killed runs leave behind -----------------------------------------------------
+
+# Above Linux's largest possible pid (2^22): never a live process.
+DEAD_PID = 4_194_305
+
+
+def _named(directory: Path, name: str, age_s: float = 0.0) -> Path:
+    path = directory / name
+    path.write_bytes(b"partial")
+    when = time.time() - age_s
+    os.utime(path, (when, when))
+    return path
+
+
+def test_temp_names_say_whose_they_are(tmp_path: Path) -> None:
+    prefix = temp_prefix("a-cat-1")
+    assert prefix.startswith(".a-cat-1.part-") and f"-{os.getpid()}-" in prefix
+    fd, path = create_temp(tmp_path, prefix)
+    os.close(fd)
+    assert remove_stale_temps(tmp_path) == [] and path.exists()  # our own: alive
+
+
+def test_stale_temps_are_removed_and_live_ones_kept(tmp_path: Path) -> None:
+    ours = temp_prefix("a-cat-1")
+    owner = ours.split(".part-", 1)[1].split("-", 1)[0]
+    dead = _named(tmp_path, f".a-cat-1.part-{owner}-{DEAD_PID}-0123abcd")
+    dead_embed = _named(tmp_path, f"..a-cat-1.part-{owner}-{DEAD_PID}-0123abcd.embed-89abcdef")
+    live = _named(tmp_path, f"{ours}deadbeef")
+    elsewhere = _named(tmp_path, f".a-cat-1.part-ffffff-{DEAD_PID}-0123abcd")  # another host
+    old_style = _named(tmp_path, ".a-cat-1.part-0123abcd")  # before owners were named
+    old = _named(tmp_path, ".a-cat-2.part-0123abcd", age_s=STALE_TEMP_AGE_S + 60)
+    old_elsewhere = _named(
+        tmp_path, f".a-cat-2.part-ffffff-{DEAD_PID}-0123abcd", age_s=STALE_TEMP_AGE_S + 60
+    )
+    others = [
+        _named(tmp_path, name, age_s=STALE_TEMP_AGE_S + 60)
+        for name in (
+            "a-cat-1.png",
+            ".a-cat-1.png.json.tmp-0123abcd",
+            ".hidden",
+            "x-1.part-0123abcd",  # not hidden: not ours
+            ".notes.part-0123abcd",  # no image index: not ours
+        )
+    ]
+    removed = remove_stale_temps(tmp_path)
+    assert sorted(removed) == sorted([dead, dead_embed, old, old_elsewhere])
+    for kept in (live, elsewhere, old_style, *others):
+        assert kept.exists(), kept.name
+    assert not any(path.exists() for path in removed)
+
+
+def test_stale_temps_in_a_missing_directory(tmp_path: Path) -> None:
+    assert remove_stale_temps(tmp_path / "missing") == []

@@ -1,21 +1,24 @@
 """File names for saved images: chosen by us, never taken from a URL, and never overwriting.
 
-The names are pure functions of the prompt, the time and the image's position. `claim_path` is the
-one function here that touches the disk: it publishes a finished temp file under the first free
-name, atomically, so two runs saving into the same directory at the same second never clobber
-each other.
+The names are pure functions of the prompt, the time and the image's position. `claim_path`
+publishes a finished temp file under the first free name, atomically, so two runs saving into the
+same directory at the same second never clobber each other. A temp file's name says which process
+writes it (`temp_prefix`), so `remove_stale_temps` can clear what a killed run left behind.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import re
+import time
 import unicodedata
 from collections.abc import Iterator
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 
-from wan_cli.files.fs import remove_quietly
+from wan_cli.files.fs import pid_alive, remove_quietly
 
 _EXT_BY_MIME = {
     "image/png": "png",
@@ -32,6 +35,16 @@ _EXT_BY_MIME = {
 
 # Enough for any sane number of runs in one second; beyond it something is wrong.
 _MAX_SUFFIX = 10_000
+
+# An image's temp file, `.{stem}.part-{owner}-{pid}-{random}` (`temp_prefix` + `create_temp`;
+# every stem ends with `-{index}`), or the PNG embedder's copy of one
+# (`..{stem}.part-….embed-{random}`); earlier versions wrote `.{stem}.part-{random}`.
+_TEMP_NAME = re.compile(
+    r"\..+-[0-9]+\.part-(?:(?P<owner>[0-9a-f]{6})-(?P<pid>[0-9]{1,10})-)?[0-9a-f]{8}"
+    r"(?:\.embed-[0-9a-f]{8})?"
+)
+# A temp file untouched this long is a leftover whoever wrote it (downloads write continuously).
+STALE_TEMP_AGE_S = 24 * 3600
 
 # errno values meaning "this filesystem cannot make hard links" (FAT, some network shares).
 _NO_HARDLINKS = frozenset(
@@ -214,6 +227,55 @@ def create_temp(directory: Path, prefix: str) -> tuple[int, Path]:
             return os.open(candidate, flags, 0o666), candidate
         except FileExistsError:
             continue
+
+
+def temp_prefix(stem: str) -> str:
+    """The prefix of an image's temp file (`create_temp` adds random hex). It names the writing
+    process, `{owner}-{pid}`, so a later run can tell a killed run's leftover from a live one."""
+    return f".{stem}.part-{_owner()}-{os.getpid()}-"
+
+
+@cache
+def _owner() -> str:
+    """Six hex digits for this machine and pid namespace: a pid means something only where the
+    two match (another host, or a container, may share the output directory)."""
+    import hashlib
+    import socket
+
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")  # Linux: e.g. "pid:[4026531836]"
+    except OSError:
+        namespace = ""
+    identity = f"{socket.gethostname()}\0{namespace}".encode("utf-8", "replace")
+    return hashlib.sha256(identity).hexdigest()[:6]
+
+
+def remove_stale_temps(directory: Path, *, now: float | None = None) -> list[Path]:
+    """Remove the image temp files in `directory` whose writer is gone: ours by name (the same
+    machine and pid namespace) whose process no longer exists, and any untouched for a day.
+    Returns what was removed; never raises (a leftover is clutter, not a reason to fail)."""
+    now = time.time() if now is None else now
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _TEMP_NAME.fullmatch(entry.name)
+        if match is None:
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            age = now - entry.stat(follow_symlinks=False).st_mtime
+        except OSError:
+            continue
+        pid = match.group("pid")
+        if age > STALE_TEMP_AGE_S or (match.group("owner") == _owner() and not pid_alive(int(pid))):
+            path = Path(entry.path)
+            remove_quietly(path)
+            removed.append(path)
+    return removed
 
 
 def _publish_by_replace(source: Path, final: Path) -> bool:
