@@ -567,7 +567,9 @@ def test_a_full_disk_fails_the_image_and_leaves_no_temp_file(
 def test_a_full_disk_fails_an_inline_image_too(out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     disk_full(monkeypatch)
     out.mkdir()
-    saved = save_inline(png_bytes() + os.urandom(100_000), directory=out, stem=STEM, index=0)
+    saved = save_inline(
+        inline(png_bytes() + os.urandom(100_000)), directory=out, stem=STEM, index=0
+    )
     assert_failed(saved, out, "could not save", os.strerror(errno.ENOSPC))
 
 
@@ -626,7 +628,7 @@ def test_an_inline_image_is_on_disk_before_it_gets_its_name(
 ) -> None:
     out.mkdir()
     events = _spy_on_durability(monkeypatch)
-    saved = save_inline(jpeg_bytes(8, 8), directory=out, stem=STEM, index=0)
+    saved = save_inline(inline(jpeg_bytes(8, 8)), directory=out, stem=STEM, index=0)
     assert saved.ok and saved.path is not None, saved.error
     final = saved.path.stat()
     [published] = [i for i, e in enumerate(events) if e[0] == "publish" and e[2] == saved.path]
