@@ -57,8 +57,10 @@ if TYPE_CHECKING:
     from wan_cli.ui.render import View
 
 # Downloads in flight at once: enough to overlap with streaming text, gentle on the image host.
-# Downloads in flight at once: enough to overlap with streaming text, gentle on the image host.
 DOWNLOAD_WORKERS = 4
+# The model's text a run keeps (characters): a real answer has a few thousand. Past it the run
+# ends (exit 6) with what it received so far; an endless stream cannot fill memory or history.
+TEXT_LIMIT = 1 << 20
 
 
 def run_job(prepared: PreparedRequest, config: RunConfig, out: Output, job: Job) -> ExitCode:
@@ -204,6 +206,14 @@ def _record_event(record: RunRecord, event: Event) -> None:
 
 def _apply(event: Event, record: RunRecord, view: View) -> None:
     if isinstance(event, TextDelta):
+        record.text_size += len(event.text)
+        if record.text_size > TEXT_LIMIT:
+            record.error = ServiceUnavailable(
+                f"the answer's text passed {TEXT_LIMIT:,} characters: stopped reading it",
+                hint="a misbehaving service; " + _billed_hint(record),
+                code="AnswerTooLarge",
+            )
+            return
         record.text.append(event.text)
         view.text(event.text)
     elif isinstance(event, ImageRef):

@@ -114,6 +114,7 @@ class RunRecord:
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
     request_id: str | None = None
     text: list[str] = field(default_factory=list)
+    text_size: int = 0  # characters in `text`, to bound it (consume.TEXT_LIMIT)
     usage: Usage | None = None
     images: list[ImageRef] = field(default_factory=list)
     saved: dict[int, SavedImage] = field(default_factory=dict)
