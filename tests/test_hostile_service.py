@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
@@ -18,6 +18,8 @@ import pytest
 
 from tests.conftest import IsolatedEnv, RunCli
 from tests.fakeapi import FakeAPI, Reply, gzip_bomb, sse_chunk
+from wan_cli.api.intake import Redactor, ServiceAnswer
+from wan_cli.errors import ServiceUnavailable
 
 API = "/v1/images/generations"
 TASK = "task-5a1e"
@@ -418,3 +420,68 @@ def test_a_key_that_cannot_be_a_header_is_refused_before_anything_is_recorded(
         assert "internal error" not in result.stderr
     assert fake_api.requests == []
     assert not isolated_env.history.exists() or statuses(isolated_env) == []
+
+
+# -- the intake on its own: chunk boundaries and encodings --------------------------------------
+
+
+def _answer(chunks: Iterable[bytes], key: str, encoding: str | None = None) -> ServiceAnswer:
+    import httpx
+
+    class Chunks(httpx.SyncByteStream):
+        def __iter__(self) -> Iterator[bytes]:
+            yield from chunks
+
+    headers = {"content-type": "text/event-stream"}
+    if encoding:
+        headers["content-encoding"] = encoding
+    return ServiceAnswer(httpx.Response(200, headers=headers, stream=Chunks()), Redactor(key))
+
+
+@pytest.mark.parametrize("style", sorted(KEYS))
+def test_a_key_split_between_two_chunks_is_still_redacted(style: str) -> None:
+    key = KEYS[style]
+    for form in sorted(forms(key)):
+        body = f'data:{{"echo":"{form}"}}\n\n'.encode()
+        for cut in range(1, len(body)):
+            joined = b"".join(_answer([body[:cut], body[cut:]], key).stream())
+            assert joined == b'data:{"echo":"***"}\n\n', (form, cut)
+
+
+def test_a_chunk_ending_an_event_is_passed_on_at_once() -> None:
+    """Only the end of a chunk that could begin the key waits for the next chunk."""
+    asked: list[int] = []
+
+    def pieces() -> Iterator[bytes]:
+        for number, piece in enumerate([b"data:{}\n\n", b"data:s", b"k-1\n\n"]):
+            asked.append(number)
+            yield piece
+
+    stream = _answer(pieces(), KEYS["sk"]).stream()
+    assert next(stream) == b"data:{}\n\n"
+    assert asked == [0]  # given on before the next chunk was read
+    assert next(stream) == b"data:"  # "s" could begin "sk-3f9a…": held
+    assert list(stream) == [b"sk-1\n\n"]
+
+
+@pytest.mark.parametrize("kind", ["gzip", "deflate-zlib", "deflate-raw"])
+def test_every_encoding_we_ask_for_is_inflated(kind: str) -> None:
+    import zlib
+
+    body = b"data:" + b"x" * 300_000 + b"\n\n"
+    wbits = {"gzip": 31, "deflate-zlib": 15, "deflate-raw": -15}[kind]
+    packer = zlib.compressobj(6, zlib.DEFLATED, wbits)
+    packed = packer.compress(body) + packer.flush()
+    chunks = [packed[i : i + 1000] for i in range(0, len(packed), 1000)]
+    answer = _answer(chunks, KEYS["sk"], kind.split("-")[0])
+    assert b"".join(answer.stream()) == body
+
+
+def test_an_encoding_we_did_not_ask_for_or_corrupt_data_is_a_service_error() -> None:
+    with pytest.raises(ServiceUnavailable, match="encoded as 'br'"):
+        _answer([b"xx"], KEYS["sk"], "br").read()
+    with pytest.raises(ServiceUnavailable, match="compressed data is corrupt"):
+        _answer([b"\x1f\x8b\x08\x00garbage-garbage"], KEYS["sk"], "gzip").read()
+    with pytest.raises(ServiceUnavailable, match="larger than 1 MiB"):
+        _answer([b"x" * (MIB + 1)], KEYS["sk"]).read(MIB)
+    assert _answer([b"x" * (MIB + 1)], KEYS["sk"]).read(MIB, cut=True) == b"x" * MIB

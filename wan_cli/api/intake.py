@@ -78,47 +78,50 @@ def key_forms(api_key: str) -> tuple[str, ...]:
 
 class Redactor:
     """Replaces the API key in use, in any of `key_forms`, by `***`: in text, in a whole body,
-    and in a stream of chunks (where a key may be split between two chunks)."""
+    and in a stream of chunks (with `held_from`, as `ServiceAnswer.stream` does)."""
 
-    __slots__ = ("_firsts", "_forms", "_keep", "_texts")
+    __slots__ = ("_anchor", "_firsts", "_forms", "_keep", "_texts")
 
     def __init__(self, api_key: str) -> None:
+        import re
+
         self._texts = key_forms(api_key)
         self._forms = tuple(form.encode("utf-8") for form in self._texts)
         self._firsts = tuple({form[:1] for form in self._forms})
         self._keep = max((len(form) for form in self._forms), default=1) - 1
+        # The longest run of characters no form changes (unreserved in URLs, plain in JSON):
+        # a chunk without it holds no form, so most chunks cost one search, not one per form.
+        runs = re.findall(r"[A-Za-z0-9_.~-]+", api_key) if self._forms else []
+        self._anchor = max(runs, key=len).encode() if runs else b""
 
     def text(self, text: str) -> str:
+        if self._anchor and self._anchor.decode() not in text:
+            return text
         for form in self._texts:
             if form in text:
                 text = text.replace(form, MASK)
         return text
 
+    @property
+    def active(self) -> bool:
+        """Whether there is a key to redact (none for a key too short to be real)."""
+        return bool(self._forms)
+
     def data(self, data: bytes) -> bytes:
+        if self._anchor and self._anchor not in data:
+            return data
         for form in self._forms:
             if form in data:
                 data = data.replace(form, MASK.encode())
         return data
 
-    def stream(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
-        """The chunks redacted. The end of a chunk that could begin a key waits for the next
-        chunk; anything else passes at once (an SSE event ends in a blank line, never held)."""
-        if not self._forms:
-            yield from chunks
-            return
-        pending = b""
-        for chunk in chunks:
-            data = self.data(pending + chunk if pending else chunk)
-            cut = self._partial_start(data)
-            pending = data[cut:]
-            if cut:
-                yield data[:cut] if pending else data
-        if pending:
-            yield pending
-
-    def _partial_start(self, data: bytes) -> int:
-        """Where the longest tail of `data` that begins one of the forms starts (len if none)."""
+    def held_from(self, data: bytes) -> int:
+        """Where the longest tail of `data` that could begin a form starts (len if none): that
+        tail waits for the next chunk, so a key split between two chunks is still found. A
+        chunk ending in a line break (every SSE event does) holds nothing: no form has one."""
         end = len(data)
+        if not self._forms or data.endswith(b"\n"):
+            return end
         start = max(0, end - self._keep)
         best = end
         for first in self._firsts:
@@ -178,8 +181,38 @@ class ServiceAnswer:
         return self._redactor.data(bytes(body))
 
     def stream(self) -> Iterator[bytes]:
-        """The body as it arrives, for an SSE answer: each event and the whole stream bounded."""
-        return self._redactor.stream(_bounded_events(self._decoded()))
+        """The body as it arrives, for an SSE answer: each event and the whole stream bounded,
+        the key redacted. One loop (it runs for every chunk of a stream)."""
+        redactor = self._redactor
+        redact, held_from = redactor.data, redactor.held_from
+        active = redactor.active
+        total = 0
+        event = 0  # bytes since the last blank line
+        pending = b""
+        for piece in self._decoded():
+            size = len(piece)
+            total += size
+            if piece.endswith(b"\n\n"):
+                event = 0
+            else:
+                blank = max(piece.rfind(b"\n\n"), piece.rfind(b"\n\r\n"), piece.rfind(b"\r\r"))
+                # A blank line split between two pieces is not seen: the count runs on to the
+                # next one, so it is never short.
+                event = event + size if blank < 0 else size - blank
+            if event > EVENT_LIMIT:
+                raise too_large("one stream event", EVENT_LIMIT)
+            if total > STREAM_LIMIT:
+                raise too_large("a stream", STREAM_LIMIT)
+            if not active:
+                yield piece
+                continue
+            data = redact(pending + piece if pending else piece)
+            cut = held_from(data)
+            pending = data[cut:]
+            if cut:
+                yield data[:cut] if pending else data
+        if pending:
+            yield pending
 
     def _decoded(self) -> Iterator[bytes]:
         encoding = self.headers.get("content-encoding", "").strip().lower()
@@ -239,23 +272,3 @@ def _inflated(raw: Iterable[bytes], *, gzip: bool) -> Iterator[bytes]:
 
 def _zlib_header(data: bytes) -> bool:
     return len(data) >= 2 and data[0] & 0x0F == 8 and ((data[0] << 8) | data[1]) % 31 == 0
-
-
-def _bounded_events(pieces: Iterable[bytes]) -> Iterator[bytes]:
-    """The pieces of a stream, stopped by `too_large` when one event (the bytes since the last
-    blank line) passes `EVENT_LIMIT` or the stream passes `STREAM_LIMIT`. A blank line split
-    between two pieces is not seen: the count then runs on to the next one, never short."""
-    total = 0
-    event = 0
-    for piece in pieces:
-        size = len(piece)
-        total += size
-        blank = piece.rfind(b"\n\n")
-        if blank < 0:
-            blank = max(piece.rfind(b"\n\r\n"), piece.rfind(b"\r\r"))
-        event = event + size if blank < 0 else size - blank
-        if event > EVENT_LIMIT:
-            raise too_large("one stream event", EVENT_LIMIT)
-        if total > STREAM_LIMIT:
-            raise too_large("a stream", STREAM_LIMIT)
-        yield piece

@@ -1,10 +1,10 @@
 """JSON from the service, decoded with a bound on nesting.
 
 Real answers nest about seven deep. JSON nested 100,000 deep makes `json.loads` raise
-RecursionError, and a document a few hundred deep decodes but breaks whatever later walks or
-re-encodes it (history, `--json`). So every service document is decoded here, or on the
-stream's hot path checked with `may_be_too_deep` first: more than `MAX_DEPTH` levels is
-`TooDeep`, a `ValueError` like any unreadable JSON. Pure.
+RecursionError, and a document several hundred deep decodes but breaks whatever later walks or
+re-encodes it (history, `--json`). So every whole service document is decoded here: more than
+`MAX_DEPTH` levels is `TooDeep`, a `ValueError` like any unreadable JSON. The stream's hot path
+(`events.stream`) checks its longer data with `may_be_too_deep` first and decodes it here. Pure.
 """
 
 from __future__ import annotations

@@ -17,6 +17,9 @@ from wan_cli.api.jsontext import loads as loads_bounded
 from wan_cli.api.sse import SSEMessage
 
 _JSON_DECODER = json.JSONDecoder()
+# Stream data shorter than this cannot nest more than 511 levels, which nothing downstream
+# minds (re-encoding breaks near 900): only longer data pays for the nesting check.
+_CHECK_NESTING_FROM = 1024
 _UNREADABLE = object()  # marks stream data that is not JSON
 
 
@@ -54,7 +57,7 @@ def events_from_sse(messages: Iterable[SSEMessage]) -> Iterator[Event]:
             yield Done(openai_finish)
             return
         try:
-            if may_be_too_deep(data):  # rare: more brackets than a chunk ever has
+            if len(data) > _CHECK_NESTING_FROM and may_be_too_deep(data):
                 document = loads_bounded(data)
             else:
                 document, end = raw_decode(data)
