@@ -22,11 +22,11 @@ if __package__ in (None, ""):  # `python benchmarks/run.py` works too
 
 from benchmarks.measure import Figure
 
-SECTIONS = ("startup", "stream", "download", "refs", "batch", "history")
+SECTIONS = ("startup", "stream", "download", "refs", "batch", "history", "hostile")
 
 
 def _runners(rounds: int) -> dict[str, Callable[[], list[Figure]]]:
-    from benchmarks import batch_bench, download, history_bench, refs, startup, stream
+    from benchmarks import batch_bench, download, history_bench, hostile, refs, startup, stream
 
     return {
         "startup": lambda: startup.run(rounds),
@@ -35,6 +35,7 @@ def _runners(rounds: int) -> dict[str, Callable[[], list[Figure]]]:
         "refs": refs.run,
         "batch": batch_bench.run,
         "history": history_bench.run,
+        "hostile": hostile.run,
     }
 
 

@@ -30,7 +30,7 @@ from wan_cli.batch.report import print_summary, report_document
 from wan_cli.batch.runner import run_batch
 from wan_cli.batch.views import make_progress
 from wan_cli.errors import ExitCode, Interrupted, UsageError
-from wan_cli.run.assemble import command_settings, output_dir_of, sending_config
+from wan_cli.run.assemble import command_settings, output_dir_of, sending_config, sending_key
 from wan_cli.run.options import OutputFlags, RequestOptions, SettingFlags
 from wan_cli.ui.output import Output, ask_yes_no, is_terminal, printable_url, set_output
 
@@ -86,9 +86,7 @@ def _run(options: BatchOptions, settings: Settings, stdin: TextIO, out: Output) 
         _print_dry_run(plan, out)
         return ExitCode.OK
 
-    from wan_cli.settings import require_api_key
-
-    require_api_key(settings)  # before the question: a missing key is exit 3 at once
+    sending_key(settings)  # before the question: a missing or unusable key fails at once
     if not plan.to_send:
         out.info(f"nothing to send: {len(plan.skipped)} line(s) skipped (--force sends them again)")
         if options.output.json_output:

@@ -59,6 +59,9 @@ if TYPE_CHECKING:
 
 # Downloads in flight at once: enough to overlap with streaming text, gentle on the image host.
 DOWNLOAD_WORKERS = 4
+# The model's text a run keeps (characters): a real answer has a few thousand. Past it the run
+# ends (exit 6) with what it received so far; an endless stream cannot fill memory or history.
+TEXT_LIMIT = 1 << 20
 
 # Output directories this process has cleared of the temp files killed runs left behind.
 _swept: set[Path] = set()
@@ -244,6 +247,14 @@ def _record_event(record: RunRecord, event: Event) -> None:
 
 def _apply(event: Event, record: RunRecord, view: View) -> None:
     if isinstance(event, TextDelta):
+        record.text_size += len(event.text)
+        if record.text_size > TEXT_LIMIT:
+            record.error = ServiceUnavailable(
+                f"the answer's text passed {TEXT_LIMIT:,} characters: stopped reading it",
+                hint="a misbehaving service; " + _billed_hint(record),
+                code="AnswerTooLarge",
+            )
+            return
         record.text.append(event.text)
         view.text(event.text)
     elif isinstance(event, ImageRef):

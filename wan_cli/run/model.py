@@ -123,6 +123,7 @@ class RunRecord:
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
     request_id: str | None = None
     text: list[str] = field(default_factory=list)
+    text_size: int = 0  # characters in `text`, to bound it (consume.TEXT_LIMIT)
     usage: Usage | None = None
     images: list[ImageRef] = field(default_factory=list)
     # Images beyond the number asked for: recorded (history, --json), never downloaded.
