@@ -4,13 +4,13 @@ conversions between them and the database's columns (times as fixed-width UTC te
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wan_cli.errors import ExitCode, UsageError
+from wan_cli.files.fs import pid_alive as pid_alive
 from wan_cli.tasks.states import PENDING
 
 if TYPE_CHECKING:
@@ -68,21 +68,6 @@ def parse_before(text: str, now: datetime | None = None) -> datetime:
         return when.astimezone(UTC)
     except (OverflowError, ValueError):  # e.g. 1000000d, or year 1 in a zone east of UTC
         raise UsageError(f"date out of range: '{text}'") from None
-
-
-def pid_alive(pid: int | None) -> bool:
-    """Whether a run's process still exists (on this machine). Unknown counts as alive."""
-    if pid is None or pid <= 0:
-        return False
-    if os.name == "nt":
-        return True  # os.kill(pid, 0) would terminate the process on Windows
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # e.g. another user's process
-    return True
 
 
 @dataclass(frozen=True)
