@@ -31,6 +31,7 @@ from wan_cli.errors import ExitCode, Interrupted, UsageError
 from wan_cli.run.assemble import command_settings, output_dir_of, sending_config
 from wan_cli.run.options import OutputFlags, RequestOptions, SettingFlags
 from wan_cli.ui.output import Output, ask_yes_no, is_terminal, printable_url, set_output
+from wan_cli.units import plural
 
 if TYPE_CHECKING:
     from wan_cli.settings import Settings
@@ -80,13 +81,15 @@ def _execute(options: BatchOptions, stdin: TextIO, out: Output) -> ExitCode:
 
     require_api_key(settings)  # before the question: a missing key is exit 3 at once
     if not plan.to_send:
-        out.info(f"nothing to send: {len(plan.skipped)} line(s) skipped (--force sends them again)")
+        skipped = plural(len(plan.skipped), "line")
+        out.info(f"nothing to send: {skipped} skipped (--force sends them again)")
         if options.output.json_output:
             empty = BatchReport(plan, (), (), 0.0, False, manifest_path)
             out.result_json(report_document(empty))
         return ExitCode.OK
     question = (
-        f"Send {plan.requests} request(s) that can produce up to {plan.max_images} billed images?"
+        f"Send {plural(plan.requests, 'request')} that can produce up to "
+        f"{plural(plan.max_images, 'billed image')}?"
     )
     interactive = is_terminal(stdin) and is_terminal(out.stderr)
     asked = needs_confirmation(plan, yes=options.yes, interactive=interactive)
@@ -162,7 +165,8 @@ def _prepare(options: BatchOptions, stdin: TextIO, out: Output) -> tuple[BatchPl
         for problem in problems:
             out.error(str(problem))
         raise UsageError(
-            f"{len(problems)} of {total} line(s) are invalid: nothing was sent",
+            f"{len(problems)} of {plural(total, 'line')} "
+            f"{'is' if len(problems) == 1 else 'are'} invalid: nothing was sent",
             hint="fix them (or check with --dry-run) and run again",
         )
     if not items:

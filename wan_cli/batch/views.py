@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from wan_cli.errors import ExitCode, with_request_id
 from wan_cli.ui.output import Output, escape_markup
+from wan_cli.units import plural
 
 if TYPE_CHECKING:
     from wan_cli.batch.items import BatchItem
@@ -111,7 +112,7 @@ class PlainProgress:
 
     def start(self, total: int) -> None:
         with self._lock:
-            self._out.info(f"sending {total} request(s)")
+            self._out.info(f"sending {plural(total, 'request')}")
 
     def retrying(self, item: BatchItem, attempt: int, delay: float, why: str) -> None:
         with self._lock:

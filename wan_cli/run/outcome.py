@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from wan_cli.errors import ApiRejected, ExitCode, SaveFailed, WanError, error_document
 from wan_cli.ui.output import Output, printable_url
+from wan_cli.units import plural
 
 if TYPE_CHECKING:
     from wan_cli.api.events import ImageRef
@@ -41,7 +42,7 @@ def settle(record: RunRecord, config: RunConfig) -> RunOutcome:
     error = record.error
     if error is None and failed:
         error = SaveFailed(
-            f"{len(failed)} of {len(record.images)} image(s) could not be saved",
+            f"{len(failed)} of {plural(len(record.images), 'image')} could not be saved",
             hint="image URLs expire after about 24 hours: fetch them soon",
         )
     if error is None and not record.images:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from wan_cli.ui.output import Output, escape_markup, sanitize
-from wan_cli.units import human_bytes
+from wan_cli.units import human_bytes, plural
 
 if TYPE_CHECKING:
     from rich.live import Live
@@ -60,7 +60,7 @@ def usage_line(usage: Usage | None) -> str | None:
             f"total {usage.total_tokens if usage.total_tokens is not None else '?'}"
         )
     if usage.image_count is not None:
-        parts.append(f"{usage.image_count} image(s)")
+        parts.append(plural(usage.image_count, "image"))
     if usage.size and usage.size != "0*0":
         parts.append(f"size {usage.size}")
     return " · ".join(parts) or None
