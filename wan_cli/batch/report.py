@@ -60,8 +60,13 @@ def print_summary(report: BatchReport, out: Output) -> None:
             rows.append(("-", "not started", len(report.not_run)))
         _table(out, rows)
     for outcome in failed[:MAX_LISTED_FAILURES]:
-        message = with_request_id(str(outcome.error), outcome.request_id)
-        out.error(f"line {outcome.item.number} (exit {int(outcome.code)}): {message}")
+        # An interrupted line was listed as it stopped, and counted above; its paid links are
+        # still worth repeating.
+        if outcome.code != ExitCode.INTERRUPTED:
+            message = with_request_id(str(outcome.error), outcome.request_id)
+            out.error(f"line {outcome.item.number} (exit {int(outcome.code)}): {message}")
+        elif outcome.unsaved:
+            out.error(f"line {outcome.item.number} (interrupted):")
         for url in outcome.unsaved:
             out.error(f"  not saved, fetch within ~24 h: {url}")
     if len(failed) > MAX_LISTED_FAILURES:

@@ -133,7 +133,9 @@ def execute(options: GenerateOptions, *, stdin: TextIO) -> ExitCode:
     out = set_output(Output(quiet=output.quiet, verbose=output.verbose))
     settings = command_settings(options.settings, out)
     preview = _preview_protocol(output, settings.preview)
-    prompt = read_prompt(options.request.prompt, options.prompt_file, stdin)
+    prompt = read_prompt(
+        options.request.prompt, options.prompt_file, stdin, mode=options.request.mode
+    )
     inputs = run_inputs(options.request, prompt, settings, async_task=options.async_task)
     prepared = build_request(inputs)
     if options.dry_run or options.curl:

@@ -88,10 +88,12 @@ def conclude(
             reason = result.error if result is not None and result.error else "not saved"
             where = image.url or "(inline image)"
             out.error(f"image {image.index + 1} not saved: {reason}: {where}")
-        if record.history_id is not None and any(image.url for image, _ in failed):
+        linked = sum(1 for image, _ in failed if image.url)
+        if record.history_id is not None and linked:
+            whose, them = ("its URL is", "it") if linked == 1 else ("their URLs are", "them")
             out.info(
-                f"their URLs are kept in history: `wan history download {record.history_id}`"
-                " fetches them while they are valid"
+                f"{whose} kept in history: `wan history download {record.history_id}`"
+                f" fetches {them} while valid"
             )
         out.error(error.describe(), hint=error.hint)
 
