@@ -5,6 +5,7 @@ named, the usage total computed, the saved path shown once, and the text streami
 
 from __future__ import annotations
 
+import io
 import re
 import signal
 from pathlib import Path
@@ -237,3 +238,28 @@ def test_screen_emulator_cuts_lines_as_a_terminal_does() -> None:
     screen = Screen(5).feed("abcdefg\r\nxy\x1b[1A\r\x1b[2Kz\x1b[31m!\x1b[0m\x1b]8;;u\x1b\\")
     assert screen.text() == ["abcde", "z!", "xy"]
     assert screen.wrapped == {1}
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("fancy", [False, True], ids=["plain", "live"])
+def test_a_download_finishing_mid_word_never_splits_the_word(fancy: bool) -> None:
+    from wan_cli.files.download import SavedImage
+    from wan_cli.ui.output import Output
+    from wan_cli.ui.render import LiveView, PlainView
+
+    terminal = _Terminal()
+    out = Output(stdout=io.StringIO(), stderr=terminal, fancy=fancy)
+    view = LiveView(out) if fancy else PlainView(out, width=60)
+    saved = SavedImage(0, None, Path("a.png"), 2048, None, "image/png", 1, 1, None)
+    view.text("a quiet au")
+    view.image_saved(saved)  # a download thread reports between "au" and "tumn"
+    view.text("tumn lake\n")
+    view.close()
+    lines = Screen(60).feed(terminal.getvalue().replace("\n", "\r\n")).text()
+    shown = [re.sub(f"^{STAMP}", "", line) for line in lines]
+    mark = "✓ " if fancy else ""
+    assert shown == ["model: a quiet", f"{mark}saved image 1: a.png (2.0 KB)", "model: autumn lake"]

@@ -130,9 +130,9 @@ class PlainView:
             columns = width or terminal_width(out.stderr)
             self._wrap = StreamWrapper(columns, lambda: f"{time.strftime('%H:%M:%S')} {LABEL}")
 
-    def _tool_line(self, message: str, *, warning: bool = False) -> None:
+    def _tool_line(self, message: str, *, warning: bool = False, flush: bool = True) -> None:
         with self._lock:
-            self._end_text(flush=False)
+            self._end_text(flush=flush)
             (self._out.warn if warning else self._out.info)(message)
 
     def waiting(self, what: str) -> None:
@@ -183,7 +183,9 @@ class PlainView:
 
     def image_saved(self, image: SavedImage) -> None:
         if image.error is None and image.path is not None:
-            self._tool_line(saved_line(image, path_shown=self._path_shown))
+            # From a download's thread, maybe mid-word: the model's line ends at its last
+            # whole word, and the rest follows below, labelled again.
+            self._tool_line(saved_line(image, path_shown=self._path_shown), flush=False)
 
     def finish(self, summary: Summary) -> None:
         with self._lock:
