@@ -148,6 +148,10 @@ def execute(options: GenerateOptions, *, stdin: TextIO) -> ExitCode:
 
     from wan_cli.run.model import job_for
 
+    if preview is not None:  # said now, before the run, if nothing can be drawn
+        from wan_cli.ui.preview import usable_protocol
+
+        preview = usable_protocol(preview, out)
     config = sending_config(settings, output, out, preview=preview)
     parameters = dict(prepared.body.get("parameters", {}))
     job = job_for(prepared, prompt, parameters, rerun_of=options.rerun_of)

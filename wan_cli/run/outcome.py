@@ -71,6 +71,13 @@ def conclude(
         outcome.error,
         outcome.code,
     )
+    if config.preview is not None:
+        # Drawn before the summary and the paths, which then stay on screen below it.
+        from wan_cli.ui.preview import show_previews
+
+        view.close()
+        paths = [s.path for s in saved if s is not None and s.error is None and s.path]
+        show_previews(paths, out, config.preview)
     if error is None:
         view.finish(
             Summary(
@@ -105,11 +112,6 @@ def conclude(
                 out.result(str(result.path))
             elif image.url:
                 out.result(printable_url(image.url))  # not saved: the URL is the result
-    if config.preview is not None:
-        from wan_cli.ui.preview import show_previews
-
-        paths = [s.path for s in saved if s is not None and s.error is None and s.path]
-        show_previews(paths, out, config.preview)
     return code
 
 
