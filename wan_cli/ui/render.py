@@ -142,17 +142,19 @@ class PlainView:
         self._tool_line(retry_message(attempt, delay, why), warning=True)
 
     def text(self, fragment: str) -> None:
-        with self._lock:
-            if self._wrap is not None:
+        if self._wrap is not None:
+            # A terminal: a download's line must not land inside the line being written.
+            with self._lock:
                 self._write(self._wrap.feed(sanitize(fragment)))
-            elif "\n" not in fragment:  # most fragments: no line ends here
-                self._pieces.append(fragment)
-            else:
-                head, _, tail = fragment.rpartition("\n")
-                self._pieces.append(head)
-                complete = "".join(self._pieces)
-                self._pieces = [tail]
-                self._log_text(complete)
+        # A log: only the main thread streams text, and each line is written whole: no lock.
+        elif "\n" not in fragment:  # most fragments: no line ends here
+            self._pieces.append(fragment)
+        else:
+            head, _, tail = fragment.rpartition("\n")
+            self._pieces.append(head)
+            complete = "".join(self._pieces)
+            self._pieces = [tail]
+            self._log_text(complete)
 
     def _write(self, text: str) -> None:
         if text:
