@@ -272,7 +272,8 @@ class LiveView:
         print made under it."""
         from rich.console import Group
 
-        return Group(model_text(self._shown), self._spinner, self._progress)
+        # Cropped: a line wider than a (very narrow) terminal would break rich's redraw.
+        return Group(model_text(self._shown, crop=True), self._spinner, self._progress)
 
     def _phase(self, what: str) -> None:
         self._spinner.update(self._status, description=escape_markup(what))
@@ -378,12 +379,12 @@ class LiveView:
                 self._live.stop()
 
 
-def model_text(laid_out: str) -> Any:
+def model_text(laid_out: str, *, crop: bool = False) -> Any:
     """Lines laid out by `StreamWrapper`, as rich text: the label stands out, the words are
     the terminal's own colour, and nothing is wrapped again (the lines already fit)."""
     from rich.text import Text
 
-    text = Text(laid_out, no_wrap=True, overflow="ignore")
+    text = Text(laid_out, no_wrap=True, overflow="crop" if crop else "ignore")
     text.highlight_regex(rf"(?m)^{re.escape(LABEL.rstrip())}", "bold magenta")
     return text
 
