@@ -334,8 +334,8 @@ def test_plan_counts_requests_and_images_in_the_shard() -> None:
     assert [i.key for i in plan.to_send] == ["k4"]  # positions 1 and 4; k1 is done
     assert plan.requests == 1 and plan.max_images == 1 and plan.in_shard == 2
     summary = plan_summary(plan)
-    assert "1 request(s), at most 1 image(s)" in summary
-    assert "1 line(s) already done" in summary and "shard 2/3: 2 of 6" in summary
+    assert "1 request, at most 1 image" in summary
+    assert "1 line already done" in summary and "shard 2/3: 2 of 6" in summary
 
 
 def test_budget_and_confirmation() -> None:

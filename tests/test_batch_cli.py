@@ -144,7 +144,7 @@ def test_a_400_and_a_429_then_ok_leave_11_done_1_failed_and_a_rerun_sends_only_t
     assert second.exit_code == 0, second.stderr
     assert sent_prompts(fake_api)[13:] == [failed_prompt]  # only the failed line is sent again
     assert statuses(out) == ["done"] * 12
-    assert "11 line(s) already done: skipped" in second.stderr
+    assert "11 lines already done: skipped" in second.stderr
 
     third = run_cli(batch_args(fake_api, source, out), env=ENV)
     assert third.exit_code == 0 and len(fake_api.requests_to(API)) == 14
@@ -215,7 +215,7 @@ def test_every_bad_line_is_listed_and_nothing_is_sent(
     for number in (2, 3, 4):
         assert f"line {number}:" in result.stderr
     assert "line 1:" not in result.stderr and "line 5:" not in result.stderr
-    assert "3 of 5 line(s) are invalid" in result.stderr
+    assert "3 of 5 lines are invalid" in result.stderr
     assert fake_api.requests == []
     assert not (tmp_path / "o").exists()
 
@@ -237,7 +237,7 @@ def test_dry_run_prints_the_requests_without_a_key(
     assert first["request"]["body"]["input"]["messages"][0]["content"][0]["text"] == "a"
     assert second["max_images"] == 2 and second["request"]["body"]["parameters"]["n"] == 2
     assert "…(" in json.dumps(second, ensure_ascii=False)  # base64 abbreviated
-    assert "2 request(s), at most 3 image(s)" in result.stderr
+    assert "2 requests, at most 3 images" in result.stderr
     assert fake_api.requests == []
 
 
@@ -601,7 +601,7 @@ def test_a_large_batch_asks_first_on_a_terminal(fake_api: FakeAPI, tmp_path: Pat
     source = prompts_file(tmp_path, [f"p{i}" for i in range(21)])  # 21 images > 20
     code, stdout, shown = _run_on_a_terminal(batch_args(fake_api, source, tmp_path / "o"), "n\n")
     assert code == 2
-    assert "Send 21 request(s) that can produce up to 21 billed images?" in shown
+    assert "Send 21 requests that can produce up to 21 billed images?" in shown
     assert "nothing was sent" in shown and stdout == ""
     assert fake_api.requests == []
 
@@ -689,7 +689,7 @@ def test_a_paid_but_unsaved_line_is_not_billed_again_by_a_rerun(
     again = run_cli(batch_args(fake_api, source, out), env=ENV)
     assert again.exit_code == 0, again.stderr
     assert len(fake_api.requests_to(API)) == 2  # nothing sent: the line is not billed twice
-    assert "1 line(s) paid for but not saved: skipped" in again.stderr
+    assert "1 line paid for but not saved: skipped" in again.stderr
 
     # `wan history download` saves it without paying; --retry-failed generates it again.
     saved = run_cli(["history", "download", str(unsaved["history_id"])], env=ENV)

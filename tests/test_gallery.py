@@ -287,7 +287,7 @@ def test_gallery_command_writes_index_html(generated: Gallery, run_cli: RunCli) 
     assert result.exit_code == 0, result.stderr
     target = generated.folder / "index.html"
     assert result.stdout == f"{target}\n"
-    assert "5 image(s) from 4 run(s)" in result.stderr
+    assert "5 images from 4 runs" in result.stderr
     assert stat.S_IMODE(target.stat().st_mode) == 0o644
     dom = parse(target.read_text(encoding="utf-8"))
     assert len(dom.find_all("img")) == len(generated.shown)

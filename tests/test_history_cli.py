@@ -613,7 +613,7 @@ def test_clear_needs_confirmation_without_a_terminal(
 
     older = run_cli(["history", "clear", "--before", "30d", "--yes"])
     assert older.exit_code == 0, older.stderr
-    assert "deleted 1 run(s)" in older.stderr
+    assert "deleted 1 run" in older.stderr
     assert [run.id for run in runs(isolated_env)] == [2]
 
     bad = run_cli(["history", "clear", "--before", "yesterday-ish", "--yes"])
@@ -671,12 +671,12 @@ def test_clear_asks_on_the_terminal_and_end_of_input_means_no(isolated_env: Isol
     record_one_run(isolated_env.history)
     kept = run_on_a_terminal(["history", "clear"], typed="\x04")  # Ctrl-D
     assert kept.returncode == 0 and kept.stdout == "", kept
-    assert "Delete 1 run(s) from history? [y/N]" in kept.shown and "nothing deleted" in kept.shown
+    assert "Delete 1 run from history? [y/N]" in kept.shown and "nothing deleted" in kept.shown
     refused = run_on_a_terminal(["history", "clear"], typed="n\n")
     assert refused.returncode == 0 and "nothing deleted" in refused.shown
     deleted = run_on_a_terminal(["history", "clear"], typed="y\n")
     assert deleted.returncode == 0 and deleted.stdout == "", deleted
-    assert "deleted 1 run(s)" in deleted.shown
+    assert "deleted 1 run" in deleted.shown
 
 
 @pytest.mark.regression("Ctrl-C just after the [y/N] prompt was written exited 130 silently")

@@ -22,25 +22,30 @@ import pytest
 
 from wan_cli.errors import UsageError
 from wan_cli.ui.output import Output
-from wan_cli.ui.preview import (
+from wan_cli.ui.pixels import (
     COMPRESS_ABOVE,
-    PILLOW_HINT,
-    PROTOCOLS,
     SIXEL_PALETTE,
-    Geometry,
     Pixels,
-    check_protocol,
-    detect_protocol,
     encode_blocks,
     encode_iterm2,
     encode_kitty,
     encode_png,
     encode_sixel,
+    xterm256,
+)
+from wan_cli.ui.preview import (
+    NO_PROTOCOL_HINT,
+    PILLOW_HINT,
+    PROTOCOLS,
+    Geometry,
+    check_protocol,
+    detect_protocol,
     fit,
     pixel_box,
     render_preview,
     show_previews,
     terminal_geometry,
+    usable_protocol,
 )
 
 DATA = Path(__file__).parent / "data" / "preview"
@@ -172,9 +177,10 @@ def test_fit_keeps_the_aspect_and_never_enlarges() -> None:
     assert fit(5000, 1, 10, 10) == (10, 1)
 
 
-def test_pixel_box_leaves_a_spare_column_and_room_for_the_prompt() -> None:
-    assert pixel_box("blocks", GEOMETRY) == (79, 44)
-    assert pixel_box("kitty", GEOMETRY) == (790, 440)
+@pytest.mark.regression("a preview filled the whole pane, pushing the path and summary off")
+def test_pixel_box_leaves_a_spare_column_and_half_the_rows() -> None:
+    assert pixel_box("blocks", GEOMETRY) == (79, 24)  # 12 rows of two pixels: half of 24
+    assert pixel_box("kitty", GEOMETRY) == (790, 240)
 
 
 @pytest.mark.parametrize(
@@ -205,7 +211,7 @@ def test_render_fits_a_tall_image_to_the_screen_height(tmp_path: Path) -> None:
     image.new("RGB", (300, 1200), (0, 90, 200)).save(path)
     text = render_preview(path, "sixel", Geometry(cols=200, rows=12, cell_width=8, cell_height=16))
     width, height, _ = decode_sixel(text)
-    assert (width, height) == (40, 160)  # 10 rows × 16 px high, a quarter of that wide
+    assert (width, height) == (24, 96)  # half the 12 rows × 16 px high, a quarter that wide
 
 
 # -- choosing a protocol -------------------------------------------------------------------
@@ -225,15 +231,52 @@ def test_render_fits_a_tall_image_to_the_screen_height(tmp_path: Path) -> None:
         ({"TERM": "xterm-256color", "COLORTERM": "truecolor"}, "blocks"),
         ({"TERM": "xterm-256color", "COLORTERM": "24bit"}, "blocks"),
         ({"TERM": "xterm-direct"}, "blocks"),
-        ({"TERM": "xterm-256color"}, None),
+        ({"TERM": "xterm-256color"}, "blocks"),  # in 256 colours
+        ({"TERM": "xterm"}, None),
         ({}, None),
         # tmux hides the outer terminal: its KITTY_WINDOW_ID is stale and passthrough is off.
         ({"TMUX": "/tmp/t,1,0", "KITTY_WINDOW_ID": "1", "COLORTERM": "truecolor"}, "blocks"),
-        ({"TERM": "tmux-256color"}, None),
+        ({"TMUX": "/tmp/t,1,0", "TERM": "tmux-256color", "TERM_PROGRAM": "tmux"}, "blocks"),
+        ({"TMUX": "/tmp/t,1,0", "TERM": "screen-256color"}, "blocks"),
+        ({"TMUX": "/tmp/t,1,0", "TERM": "screen"}, None),
     ],
 )
 def test_detect_protocol(env: dict[str, str], expect: str | None) -> None:
     assert detect_protocol(env) == expect
+
+
+@pytest.mark.regression("in tmux with 256 colours (no COLORTERM) nothing was drawn")
+def test_half_blocks_in_256_colours_when_the_terminal_has_no_more() -> None:
+    assert xterm256((255, 0, 0)) == 196 and xterm256((0, 0, 0)) == 16
+    assert xterm256((255, 255, 255)) == 231 and xterm256((95, 135, 175)) == 67
+    assert xterm256((128, 128, 128)) == 244 and xterm256((250, 250, 250)) == 231
+    flat = Pixels(2, 2, bytes([255, 0, 0] * 2 + [128, 128, 128] * 2))
+    assert encode_blocks(flat, truecolor=False) == "\x1b[38;5;196m\x1b[48;5;244m▀▀\x1b[0m\n"
+
+
+@pytest.mark.parametrize(
+    ("env", "truecolor"),
+    [(TRUECOLOR, True), ({"TERM": "tmux-256color", "TMUX": "/tmp/t,1,0"}, False)],
+)
+def test_blocks_are_drawn_in_the_colours_the_terminal_says(
+    pty_stderr: Pty, env: dict[str, str], truecolor: bool
+) -> None:
+    pytest.importorskip("PIL")
+    out, _ = _out(pty_stderr.stderr)
+    show_previews([TINY], out, "auto", env=env)
+    shown = pty_stderr.read()
+    assert (b"\x1b[38;2;255;0;0m" in shown) is truecolor
+    assert (b"\x1b[38;5;196m" in shown) is not truecolor
+
+
+def test_usable_protocol_says_why_not_once(pty_stderr: Pty) -> None:
+    pytest.importorskip("PIL")
+    out, _ = _out(pty_stderr.stderr)
+    assert usable_protocol("auto", out, {"TERM": "xterm"}) is None
+    assert NO_PROTOCOL_HINT.encode() in pty_stderr.read()
+    assert usable_protocol(None, out, {"TERM": "xterm-kitty"}) == "kitty"
+    assert usable_protocol("sixel", out, {"TERM": "xterm"}) == "sixel"  # asked for: trusted
+    assert pty_stderr.read() == b""
 
 
 def test_check_protocol() -> None:
@@ -335,7 +378,7 @@ def test_nothing_when_quiet(pty_stderr: Pty) -> None:
 
 def test_one_hint_when_no_protocol_is_usable(pty_stderr: Pty) -> None:
     out, _ = _out(pty_stderr.stderr)
-    show_previews([TINY, TINY], out, None, env={"TERM": "xterm-256color"})
+    show_previews([TINY, TINY], out, None, env={"TERM": "xterm"})
     shown = pty_stderr.read().decode()
     assert shown.count("\n") == 1 and "--preview-protocol" in shown
     assert "\x1b" not in shown

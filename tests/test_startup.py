@@ -279,7 +279,7 @@ def test_plain_view_writes_whole_lines() -> None:
     assert log.getvalue().count("\n") == 4  # "Hello", "ab", "c", "de": complete lines only
     view.close()
     lines = [line.split(" ", 1)[1] for line in log.getvalue().splitlines()]
-    assert lines == ["Hello", "ab", "c", "de", "tail"]
+    assert lines == ["model: Hello", "model: ab", "model: c", "model: de", "model: tail"]
 
 
 def test_plain_view_handles_a_long_line_in_linear_time() -> None:

@@ -12,3 +12,9 @@ def human_bytes(n: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} GB"
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """`1 image`, `2 images`, `0 images`; `many` for words not made plural with an s
+    (`plural(n, "entry", "entries")`)."""
+    return f"{count} {word if count == 1 else (many or word + 's')}"

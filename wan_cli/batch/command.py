@@ -33,6 +33,7 @@ from wan_cli.errors import ExitCode, Interrupted, UsageError
 from wan_cli.run.assemble import command_settings, output_dir_of, sending_config, sending_key
 from wan_cli.run.options import OutputFlags, RequestOptions, SettingFlags
 from wan_cli.ui.output import Output, ask_yes_no, is_terminal, printable_url, set_output
+from wan_cli.units import plural
 
 if TYPE_CHECKING:
     from wan_cli.settings import Settings
@@ -88,13 +89,15 @@ def _run(options: BatchOptions, settings: Settings, stdin: TextIO, out: Output) 
 
     sending_key(settings)  # before the question: a missing or unusable key fails at once
     if not plan.to_send:
-        out.info(f"nothing to send: {len(plan.skipped)} line(s) skipped (--force sends them again)")
+        skipped = plural(len(plan.skipped), "line")
+        out.info(f"nothing to send: {skipped} skipped (--force sends them again)")
         if options.output.json_output:
             empty = BatchReport(plan, (), (), 0.0, False, manifest_path)
             out.result_json(report_document(empty))
         return ExitCode.OK
     question = (
-        f"Send {plan.requests} request(s) that can produce up to {plan.max_images} billed images?"
+        f"Send {plural(plan.requests, 'request')} that can produce up to "
+        f"{plural(plan.max_images, 'billed image')}?"
     )
     interactive = is_terminal(stdin) and is_terminal(out.stderr)
     needed = consent(
@@ -178,7 +181,8 @@ def _prepare(
         for problem in problems:
             out.error(str(problem))
         raise UsageError(
-            f"{len(problems)} of {total} line(s) are invalid: nothing was sent",
+            f"{len(problems)} of {plural(total, 'line')} "
+            f"{'is' if len(problems) == 1 else 'are'} invalid: nothing was sent",
             hint="fix them (or check with --dry-run) and run again",
         )
     if not items:

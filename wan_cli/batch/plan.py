@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from wan_cli.errors import ExitCode, UsageError
+from wan_cli.units import plural
 
 if TYPE_CHECKING:
     from wan_cli.batch.items import BatchItem
@@ -120,22 +121,23 @@ def make_plan(
 def plan_summary(plan: BatchPlan) -> str:
     """One line for people: what will be sent and the most it can cost."""
     parts = [
-        f"{plan.requests} request(s), at most {plan.max_images} image(s) (each image is billed)"
+        f"{plural(plan.requests, 'request')}, at most {plural(plan.max_images, 'image')} "
+        "(each image is billed)"
     ]
     done = sum(1 for _, why in plan.skipped if why == "done")
     paid = sum(1 for _, why in plan.skipped if why.startswith(_PAID))
     never = len(plan.skipped) - done - paid
     if done:
-        parts.append(f"{done} line(s) already done: skipped")
+        parts.append(f"{plural(done, 'line')} already done: skipped")
     if paid:
         parts.append(
-            f"{paid} line(s) paid for but not saved: skipped (`wan history download`, "
+            f"{plural(paid, 'line')} paid for but not saved: skipped (`wan history download`, "
             "or --retry-failed to generate again)"
         )
     if never:
-        parts.append(f"{never} line(s) never sent: skipped (--retry-failed)")
+        parts.append(f"{plural(never, 'line')} never sent: skipped (--retry-failed)")
     if plan.shard is not None:
-        parts.append(f"shard {plan.shard}: {plan.in_shard} of {plan.total} line(s)")
+        parts.append(f"shard {plan.shard}: {plan.in_shard} of {plural(plan.total, 'line')}")
     return "batch: " + " · ".join(parts)
 
 

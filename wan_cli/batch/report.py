@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from wan_cli.batch.outcome import SEVERITY
 from wan_cli.errors import ExitCode, error_document, with_request_id
 from wan_cli.ui.output import Output
+from wan_cli.units import plural
 
 if TYPE_CHECKING:
     from wan_cli.batch.outcome import BatchReport
@@ -44,7 +45,8 @@ def print_summary(report: BatchReport, out: Output) -> None:
     if report.plan.skipped:
         parts.append(f"{len(report.plan.skipped)} skipped")
     out.info(
-        f"batch summary: {len(report.outcomes)} of {len(report.plan.to_send)} request(s) sent · "
+        f"batch summary: {len(report.outcomes)} of "
+        f"{plural(len(report.plan.to_send), 'request')} sent · "
         + " · ".join(parts)
         + f" · {report.elapsed_s:.1f} s"
     )
@@ -58,13 +60,19 @@ def print_summary(report: BatchReport, out: Output) -> None:
             rows.append(("-", "not started", len(report.not_run)))
         _table(out, rows)
     for outcome in failed[:MAX_LISTED_FAILURES]:
-        message = with_request_id(str(outcome.error), outcome.request_id)
-        out.error(f"line {outcome.item.number} (exit {int(outcome.code)}): {message}")
+        # An interrupted line was listed as it stopped, and counted above; its paid links are
+        # still worth repeating.
+        if outcome.code != ExitCode.INTERRUPTED:
+            message = with_request_id(str(outcome.error), outcome.request_id)
+            out.error(f"line {outcome.item.number} (exit {int(outcome.code)}): {message}")
+        elif outcome.unsaved:
+            out.error(f"line {outcome.item.number} (interrupted):")
         for url in outcome.unsaved:
             out.error(f"  not saved, fetch within ~24 h: {url}")
     if len(failed) > MAX_LISTED_FAILURES:
         out.error(
-            f"… and {len(failed) - MAX_LISTED_FAILURES} more failed line(s): see the manifest"
+            f"… and {plural(len(failed) - MAX_LISTED_FAILURES, 'more failed line')}:"
+            " see the manifest"
         )
     if report.manifest_error:
         out.error(

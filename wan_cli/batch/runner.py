@@ -117,11 +117,13 @@ class _Shared:
 
     def tally(self) -> Tally:
         done = sum(1 for outcome in self.outcomes if outcome.code == ExitCode.OK)
+        stopped = sum(1 for outcome in self.outcomes if outcome.code == ExitCode.INTERRUPTED)
         return Tally(
             total=self.total,
             done=done,
-            failed=len(self.outcomes) - done,
+            failed=len(self.outcomes) - done - stopped,
             elapsed_s=time.monotonic() - self.started,
+            interrupted=stopped,
         )
 
 
@@ -205,7 +207,11 @@ def run_batch(
             with shared.lock:
                 shared.live += 1
             worker.start()
-        shared.finished.wait()
+        # With a timeout: the kernel may hand Ctrl-C's SIGINT to a worker blocked in a read,
+        # and Python runs the handler only in the main thread, once it wakes; an untimed
+        # wait slept until a line finished (tens of seconds) before the Ctrl-C took effect.
+        while not shared.finished.wait(0.25):
+            pass
     except KeyboardInterrupt:
         interrupted = True
         pacer.abort()

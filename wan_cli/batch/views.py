@@ -9,8 +9,11 @@ from typing import TYPE_CHECKING, Protocol
 
 from wan_cli.errors import ExitCode, with_request_id
 from wan_cli.ui.output import Output, escape_markup
+from wan_cli.units import plural
 
 if TYPE_CHECKING:
+    from rich.progress import Task
+
     from wan_cli.batch.items import BatchItem
     from wan_cli.batch.outcome import LineOutcome
 
@@ -23,10 +26,11 @@ class Tally:
     done: int
     failed: int
     elapsed_s: float
+    interrupted: int = 0  # stopped by Ctrl-C: neither done nor failed
 
     @property
     def finished(self) -> int:
-        return self.done + self.failed
+        return self.done + self.failed + self.interrupted
 
     @property
     def rate(self) -> float:
@@ -70,6 +74,8 @@ def _finished_line(outcome: LineOutcome) -> str:
         first = outcome.paths[0] if outcome.paths else ""
         more = f" +{len(outcome.paths) - 1} more" if len(outcome.paths) > 1 else ""
         return f"{label} done in {outcome.elapsed_s:.1f} s: {first}{more}"
+    if outcome.code == ExitCode.INTERRUPTED:  # the error says no more than the status
+        return f"{label} interrupted"
     message = with_request_id(str(outcome.error), outcome.request_id)
     return f"{label} {outcome.status} (exit {int(outcome.code)}): {message}"
 
@@ -78,10 +84,16 @@ def _retry_line(item: BatchItem, attempt: int, delay: float, why: str) -> str:
     return f"line {item.number}: {why}; every request waits {delay:.1f} s (attempt {attempt + 1})"
 
 
+def _times(elapsed_s: float, eta_s: float | None) -> str:
+    """The two times of a batch, each with its label."""
+    return f"elapsed {_duration(elapsed_s)} · ETA {_duration(eta_s)}"
+
+
 def _tally_line(tally: Tally) -> str:
+    stopped = f", {tally.interrupted} interrupted" if tally.interrupted else ""
     return (
-        f"{tally.finished}/{tally.total} finished, {tally.failed} failed · "
-        f"{_rate(tally.rate)} · ETA {_duration(tally.eta_s)}"
+        f"{tally.finished}/{tally.total} finished, {tally.failed} failed{stopped} · "
+        f"{_rate(tally.rate)} · {_times(tally.elapsed_s, tally.eta_s)}"
     )
 
 
@@ -111,7 +123,7 @@ class PlainProgress:
 
     def start(self, total: int) -> None:
         with self._lock:
-            self._out.info(f"sending {total} request(s)")
+            self._out.info(f"sending {plural(total, 'request')}")
 
     def retrying(self, item: BatchItem, attempt: int, delay: float, why: str) -> None:
         with self._lock:
@@ -138,7 +150,15 @@ class LiveProgress:
     request printed above it."""
 
     def __init__(self, out: Output) -> None:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn
+        from rich.text import Text
+
+        class Times(ProgressColumn):
+            """`elapsed 0:06 · ETA 0:10`: rich's elapsed column has no label."""
+
+            def render(self, task: Task) -> Text:
+                eta = task.fields.get("eta_s")
+                return Text(_times(task.elapsed or 0.0, eta))
 
         self._out = out
         self._lock = threading.Lock()
@@ -147,13 +167,15 @@ class LiveProgress:
             BarColumn(bar_width=30),
             TextColumn("{task.completed}/{task.total}"),
             TextColumn("[green]{task.fields[done]} done[/] · [red]{task.fields[failed]} failed[/]"),
-            TextColumn("{task.fields[rate]} · ETA {task.fields[eta]}"),
-            TimeElapsedColumn(),
+            TextColumn("{task.fields[rate]} ·"),
+            Times(),
             console=out.console,
             transient=True,
             refresh_per_second=8,
         )
-        self._task = self._progress.add_task("batch", total=0, done=0, failed=0, rate="", eta="?")
+        self._task = self._progress.add_task(
+            "batch", total=0, done=0, failed=0, rate="", eta_s=None
+        )
 
     def start(self, total: int) -> None:
         with self._lock:
@@ -176,7 +198,7 @@ class LiveProgress:
                 done=tally.done,
                 failed=tally.failed,
                 rate=_rate(tally.rate),
-                eta=_duration(tally.eta_s),
+                eta_s=tally.eta_s,
             )
 
     def note(self, message: str) -> None:

@@ -68,7 +68,12 @@ class LightGroup(TyperGroup):
         return super().parse_args(ctx, args)
 
     def resolve_command(self, ctx: Any, args: list[str]) -> tuple[str | None, Any, list[str]]:
-        name, command, rest = super().resolve_command(ctx, args)
+        try:
+            name, command, rest = super().resolve_command(ctx, args)
+        except Exception as error:
+            if args and compat.is_click_exception(error):
+                _suggest_by_prefix(error, args[0], list(self.commands))
+            raise
         if command is not None:
             _lighten(command, ctx)
         return name, command, rest
@@ -86,6 +91,19 @@ class LightGroup(TyperGroup):
             super().format_commands(ctx, formatter)
         finally:
             self.commands = commands
+
+
+def _suggest_by_prefix(error: Any, typed: str, names: list[str]) -> None:
+    """`No such command 'gen'`: typer suggests only names spelt alike (difflib), which a short
+    prefix is not; the commands `typed` begins are suggested too (still exit 2: a suggestion
+    never runs anything)."""
+    message = getattr(error, "message", None)
+    if not isinstance(message, str) or "Did you mean" in message or not typed:
+        return
+    matches = [name for name in names if name.startswith(typed.lower())]
+    if matches:
+        suggestions = ", ".join(repr(name) for name in matches)
+        error.message = f"{message.rstrip('.')}. Did you mean {suggestions}?"
 
 
 # -- start-up: parameters without pydantic -------------------------------------------------

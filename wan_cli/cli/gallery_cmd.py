@@ -114,7 +114,9 @@ def gallery(
     except OSError as error:
         raise UsageError(f"cannot write {target}: {error.strerror or error}") from None
     shown = sum(1 for run in runs for picture in run.pictures if picture.missing is None)
-    out.info(f"gallery of {shown} image(s) from {len(runs)} run(s)")
+    from wan_cli.units import plural
+
+    out.info(f"gallery of {plural(shown, 'image')} from {plural(len(runs), 'run')}")
     out.result(str(target))
     if open_page:
         _open(target, out)

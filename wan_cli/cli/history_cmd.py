@@ -208,6 +208,7 @@ def clear(
     from wan_cli.errors import UsageError
     from wan_cli.history import parse_before
     from wan_cli.ui.history_view import local_time
+    from wan_cli.units import plural
 
     out = output()
     cutoff = parse_before(before) if before is not None else None
@@ -217,7 +218,7 @@ def clear(
         return
     with reading(store):
         count = store.count_runs(before=cutoff)
-        what = f"{count} run(s)" + (f" created before {local_time(cutoff)}" if cutoff else "")
+        what = plural(count, "run") + (f" created before {local_time(cutoff)}" if cutoff else "")
         if count == 0:
             out.info("nothing to clear")
             return
@@ -236,4 +237,4 @@ def clear(
                 out.info("nothing deleted")
                 return
         deleted = store.delete_runs(before=cutoff)
-    out.info(f"deleted {deleted} run(s) from history")
+    out.info(f"deleted {plural(deleted, 'run')} from history")

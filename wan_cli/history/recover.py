@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from wan_cli.errors import ExitCode, UsageError
+from wan_cli.units import plural
 
 if TYPE_CHECKING:
     from wan_cli.history.rows import ImageRow, RunRow
@@ -62,7 +63,11 @@ def save_recorded_images(
 
     pending = [image for image in run.images if saved_at(image) is None]
     if not pending:
-        out.info(f"all {len(run.images)} image(s) of run {run_id} are already saved")
+        out.info(
+            f"the image of run {run_id} is already saved"
+            if len(run.images) == 1
+            else f"all {len(run.images)} images of run {run_id} are already saved"
+        )
         for image in run.images:
             out.result(str(saved_at(image)))
         return ExitCode.OK
@@ -94,7 +99,7 @@ def save_recorded_images(
         usage=Usage(raw=run.usage) if run.usage else None,
         recorder=existing_row(store, run.id),
     )
-    out.info(f"saving {len(pending)} image(s) of run {run_id} into {config.output_dir}")
+    out.info(f"saving {plural(len(pending), 'image')} of run {run_id} into {config.output_dir}")
     view = make_view(out)
     failures: list[str] = []
     saved_paths: list[str] = []
@@ -125,7 +130,7 @@ def save_recorded_images(
         out.result(path)
     if failures:
         out.error(
-            f"{len(failures)} of {len(pending)} image(s) could not be saved",
+            f"{len(failures)} of {plural(len(pending), 'image')} could not be saved",
             hint="expired links cannot be renewed: `wan history rerun "
             f"{run_id}` generates again (and is billed again)",
         )

@@ -150,7 +150,9 @@ def _execute(options: GenerateOptions, settings: Settings, out: Output, stdin: T
 
     output = options.output
     preview = _preview_protocol(output, settings.preview)
-    prompt = read_prompt(options.request.prompt, options.prompt_file, stdin)
+    prompt = read_prompt(
+        options.request.prompt, options.prompt_file, stdin, mode=options.request.mode
+    )
     inputs = run_inputs(options.request, prompt, settings, async_task=options.async_task)
     prepared = build_request(inputs)
     if options.dry_run or options.curl:
@@ -163,6 +165,10 @@ def _execute(options: GenerateOptions, settings: Settings, out: Output, stdin: T
 
     from wan_cli.run.model import job_for
 
+    if preview is not None:  # said now, before the run, if nothing can be drawn
+        from wan_cli.ui.preview import usable_protocol
+
+        preview = usable_protocol(preview, out)
     config = sending_config(settings, output, out, preview=preview)
     parameters = dict(prepared.body.get("parameters", {}))
     job = job_for(prepared, prompt, parameters, rerun_of=options.rerun_of)

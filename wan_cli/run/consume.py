@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from wan_cli.api.events import (
     ApiError,
@@ -149,9 +149,7 @@ def consume_events(
         cancel.set()
         abort_downloads()
         _collect(futures, record, cancel, abort_downloads)
-        record.error = Interrupted(
-            "interrupted", hint="partial files were removed; image URLs are listed above"
-        )
+        record.error = Interrupted("interrupted", hint=_interrupted_hint(record, "listed"))
     except WanError as error:
         record.answer_over.set()
         record.error = error
@@ -168,9 +166,7 @@ def consume_events(
         if cancel.is_set() and not isinstance(record.error, Interrupted) and _cut_short(record):
             # Cancelled from another thread: the broken connection or cancelled download is
             # the cancel's doing, not the service's.
-            record.error = Interrupted(
-                "interrupted", hint="partial files were removed; image URLs are kept"
-            )
+            record.error = Interrupted("interrupted", hint=_interrupted_hint(record, "kept"))
         if record.error is not None:
             view.close()
     return record
@@ -206,6 +202,20 @@ def _keep_extra(image: ImageRef, record: RunRecord, job: Job) -> None:
     record.extra.append(image)
     _record_event(record, image)
     record.recorder.saved(SavedImage.failed(image.index, image.url, extra_reason(job)))
+
+
+def _interrupted_hint(record: RunRecord, where: Literal["listed", "kept"]) -> str | None:
+    """What an interrupted run leaves: the links of the images not saved (listed with the
+    results, or kept in history by a batch), said only when there are some."""
+    unsaved = [
+        image
+        for image in record.images
+        if image.url and not (image.index in record.saved and record.saved[image.index].ok)
+    ]
+    if not unsaved:
+        return None
+    whose = "the unsaved image's URL is" if len(unsaved) == 1 else "the unsaved images' URLs are"
+    return f"partial files were removed; {whose} {where}" + (" above" if where == "listed" else "")
 
 
 def _cut_short(record: RunRecord) -> bool:

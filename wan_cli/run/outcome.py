@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from wan_cli.errors import ApiRejected, ExitCode, SaveFailed, WanError, error_document
 from wan_cli.ui.output import Output, printable_url
+from wan_cli.units import plural
 
 if TYPE_CHECKING:
     from wan_cli.api.events import ImageRef
@@ -41,7 +42,7 @@ def settle(record: RunRecord, config: RunConfig) -> RunOutcome:
     error = record.error
     if error is None and failed:
         error = SaveFailed(
-            f"{len(failed)} of {len(record.images)} image(s) could not be saved",
+            f"{len(failed)} of {plural(len(record.images), 'image')} could not be saved",
             hint="image URLs expire after about 24 hours: fetch them soon",
         )
     if error is None and not record.images:
@@ -111,6 +112,13 @@ def conclude(
         outcome.error,
         outcome.code,
     )
+    if config.preview is not None:
+        # Drawn before the summary and the paths, which then stay on screen below it.
+        from wan_cli.ui.preview import show_previews
+
+        view.close()
+        paths = [s.path for s in saved if s is not None and s.error is None and s.path]
+        show_previews(paths, out, config.preview)
     if error is None:
         view.finish(
             Summary(
@@ -128,10 +136,12 @@ def conclude(
             reason = result.error if result is not None and result.error else "not saved"
             where = image.url or "(inline image)"
             out.error(f"image {image.index + 1} not saved: {reason}: {where}")
-        if record.history_id is not None and any(image.url for image, _ in failed):
+        linked = sum(1 for image, _ in failed if image.url)
+        if record.history_id is not None and linked:
+            whose, them = ("its URL is", "it") if linked == 1 else ("their URLs are", "them")
             out.info(
-                f"their URLs are kept in history: `wan history download {record.history_id}`"
-                " fetches them while they are valid"
+                f"{whose} kept in history: `wan history download {record.history_id}`"
+                f" fetches {them} while valid"
             )
         out.error(error.describe(), hint=error.hint)
     if (note := extras_note(record, config)) is not None:
@@ -145,11 +155,6 @@ def conclude(
                 out.result(str(result.path))
             elif image.url:
                 out.result(printable_url(image.url))  # not saved: the URL is the result
-    if config.preview is not None:
-        from wan_cli.ui.preview import show_previews
-
-        paths = [s.path for s in saved if s is not None and s.error is None and s.path]
-        show_previews(paths, out, config.preview)
     return code
 
 

@@ -9,8 +9,16 @@ from typing import TextIO
 
 from wan_cli.errors import UsageError
 
+# The example in the "no prompt" hint, per mode: one that works as typed.
+_EXAMPLES = {
+    "generate": 'wan generate "an autumn painting" --dry-run',
+    "edit": 'wan edit "make the sky stormy" --ref photo.jpg --dry-run',
+}
 
-def read_prompt(prompt: str | None, prompt_file: Path | None, stdin: TextIO) -> str:
+
+def read_prompt(
+    prompt: str | None, prompt_file: Path | None, stdin: TextIO, *, mode: str = "generate"
+) -> str:
     """The prompt from the argument, `--prompt-file`, or stdin ('-' or omitted with a pipe).
 
     Stdin is read only when asked for ('-') or when no prompt was given and stdin is not a
@@ -33,7 +41,7 @@ def read_prompt(prompt: str | None, prompt_file: Path | None, stdin: TextIO) -> 
     if prompt is None:
         raise UsageError(
             "no prompt: give it as an argument, with --prompt-file, or on stdin",
-            hint='e.g. wan generate "an autumn painting" --dry-run',
+            hint=f"e.g. {_EXAMPLES.get(mode, _EXAMPLES['generate'])}",
         )
     return prompt
 

@@ -86,7 +86,7 @@ def api_answer(
                 log=out.detail if out.verbose else None,
             ) as answer,
         ):
-            view.waiting(f"generating with {config.model}")
+            view.waiting(f"waiting for the first words or image from {config.model}")
             yield answer_events(answer)
 
     return source

@@ -71,6 +71,30 @@ def is_terminal(stream: object) -> bool:
         return False
 
 
+def same_terminal(first: TextIO, second: TextIO) -> bool:
+    """Whether two streams are one terminal (stdout and stderr both on the screen)."""
+    if not (is_terminal(first) and is_terminal(second)):
+        return False
+    try:
+        one = os.fstat(first.fileno())
+        other = os.fstat(second.fileno())
+    except (OSError, ValueError, AttributeError):  # in-memory streams
+        return False
+    return (one.st_dev, one.st_rdev) == (other.st_dev, other.st_rdev)
+
+
+def terminal_width(stream: TextIO, default: int = 80) -> int:
+    """Columns of the terminal behind `stream`: `COLUMNS` first (as rich reads it), then the
+    terminal's own size, else `default`."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    try:
+        return os.get_terminal_size(stream.fileno()).columns or default
+    except (OSError, ValueError, AttributeError):
+        return default
+
+
 def color_allowed(stream: TextIO, env: Mapping[str, str]) -> bool:
     """Colour only for a real terminal, and never when NO_COLOR or TERM=dumb says no."""
     if "NO_COLOR" in env or env.get("TERM") == "dumb":
@@ -93,6 +117,12 @@ class Output:
     def __post_init__(self) -> None:
         if self.fancy is None:
             self.fancy = color_allowed(self.stderr, os.environ)
+
+    @property
+    def results_on_screen(self) -> bool:
+        """Whether results (stdout) show on the terminal people read (stderr): then a line for
+        people need not repeat a result (a saved path) that stdout prints anyway."""
+        return same_terminal(self.stdout, self.stderr)
 
     # -- stdout: results only -------------------------------------------------------------
     def result(self, line: str) -> None:

@@ -12,28 +12,38 @@ replies from stdin, which may be a pipe):
 - iTerm2: `TERM_PROGRAM=iTerm.app` or `LC_TERMINAL=iTerm2`; WezTerm (`TERM_PROGRAM=WezTerm`) too;
 - sixel: cannot be detected reliably, so only for terminals known to have it (`TERM` mlterm,
   foot, yaft) or with `--preview-protocol sixel`;
-- otherwise half-blocks (`▀` with 24-bit colours) when `COLORTERM` is truecolor/24bit.
+- otherwise half-blocks (`▀`): with 24-bit colours when `COLORTERM` is truecolor/24bit (or
+  `TERM` ends in -direct), with the 256 xterm colours when `TERM` says 256color.
 Inside tmux or screen the pixel protocols need passthrough that tmux disables by default, so only
-half-blocks are chosen there unless overridden.
+half-blocks are chosen there unless overridden (in the colours tmux's own TERM/COLORTERM give).
+Whether anything can be drawn is decided before a run sends its request (`usable_protocol`), so
+a note that nothing will be is the first thing shown, not the last.
 
-Every encoder below is a pure function of the pixels, so the exact bytes are pinned by tests.
-Payloads of at most `COMPRESS_ABOVE` bytes are sent uncompressed (byte-for-byte reproducible
-everywhere); larger ones are deflated with zlib, whose output may vary between zlib builds.
+A preview takes at most half the terminal's rows (and its width less a column) and is drawn
+before the run's summary and saved paths, which stay on screen below it.
+
+The escape sequences themselves are written by `ui.pixels` (pure, pinned by tests).
 """
 
 from __future__ import annotations
 
-import base64
 import os
-import re
 import struct
-import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from wan_cli.ui.output import Output, color_allowed, sanitize
+from wan_cli.ui.pixels import (
+    SIXEL_PALETTE,
+    Pixels,
+    encode_blocks,
+    encode_iterm2,
+    encode_kitty,
+    encode_sixel,
+)
+from wan_cli.ui.pixels import encode_png as encode_png  # where it was before ui.pixels
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -43,18 +53,11 @@ PROTOCOLS = ("kitty", "iterm2", "sixel", "blocks")
 PROTOCOL_CHOICES = ("auto", *PROTOCOLS)
 PILLOW_HINT = "preview needs Pillow: pip install 'wan-cli[preview]'"
 NO_PROTOCOL_HINT = (
-    "preview: no image protocol or true colour detected; try --preview-protocol blocks"
+    "preview: this terminal reports no image protocol and fewer than 256 colours, so no "
+    "preview will be drawn (try --preview-protocol blocks)"
 )
-# Raw payloads up to this size are sent uncompressed (see the module docstring).
-COMPRESS_ABOVE = 64 * 1024
 # Cell size assumed when the terminal does not report its pixel size.
 DEFAULT_CELL = (10, 20)
-# Kitty wants base64 payloads in chunks of at most 4096 bytes.
-_KITTY_CHUNK = 4096
-_ESC = "\x1b"
-_ST = "\x1b\\"
-
-RGB = tuple[int, int, int]
 
 
 @dataclass(frozen=True)
@@ -65,23 +68,6 @@ class Geometry:
     rows: int
     cell_width: int = DEFAULT_CELL[0]
     cell_height: int = DEFAULT_CELL[1]
-
-
-@dataclass(frozen=True)
-class Pixels:
-    """An 8-bit RGB image, rows top to bottom, three bytes per pixel."""
-
-    width: int
-    height: int
-    data: bytes
-
-    def __post_init__(self) -> None:
-        if self.width < 1 or self.height < 1 or len(self.data) != self.width * self.height * 3:
-            raise ValueError("pixel data does not match the image size")
-
-    def at(self, x: int, y: int) -> RGB:
-        i = (y * self.width + x) * 3
-        return self.data[i], self.data[i + 1], self.data[i + 2]
 
 
 # -- choosing ------------------------------------------------------------------------------
@@ -104,13 +90,23 @@ def check_protocol(value: str | None) -> str | None:
     return name
 
 
+def truecolor(env: Mapping[str, str]) -> bool:
+    """Whether the terminal says it shows 24-bit colour (else half-blocks use 256 colours)."""
+    term = env.get("TERM", "")
+    return env.get("COLORTERM", "").lower() in ("truecolor", "24bit") or "direct" in term
+
+
+def _colour_blocks(env: Mapping[str, str]) -> str | None:
+    """Half-blocks if the terminal says it has the colours for them (24-bit or 256)."""
+    return "blocks" if truecolor(env) or "256color" in env.get("TERM", "") else None
+
+
 def detect_protocol(env: Mapping[str, str]) -> str | None:
     """The best protocol the environment says the terminal supports; None if none is safe."""
     term = env.get("TERM", "")
     program = env.get("TERM_PROGRAM", "")
-    truecolor = env.get("COLORTERM", "").lower() in ("truecolor", "24bit")
     if env.get("TMUX") or term.startswith(("screen", "tmux")) or program == "tmux":
-        return "blocks" if truecolor or "direct" in term else None
+        return _colour_blocks(env)
     if env.get("KITTY_WINDOW_ID") or term in ("xterm-kitty", "xterm-ghostty"):
         return "kitty"
     if program == "ghostty":
@@ -119,9 +115,7 @@ def detect_protocol(env: Mapping[str, str]) -> str | None:
         return "iterm2"
     if term.startswith(("mlterm", "foot", "yaft")):
         return "sixel"
-    if truecolor or term.endswith("-direct"):
-        return "blocks"
-    return None
+    return _colour_blocks(env)
 
 
 def preview_stream(out: Output, env: Mapping[str, str]) -> TextIO | None:
@@ -167,15 +161,38 @@ def fit(width: int, height: int, box_width: int, box_height: int) -> tuple[int, 
 
 def pixel_box(protocol: str, geometry: Geometry) -> tuple[int, int]:
     """How many pixels a preview may take: the terminal's width (one column spare, so no
-    terminal wraps) and its height less two rows, so the whole image is on screen at once."""
+    terminal wraps) and half its rows, so the run's summary and paths stay on screen below."""
     cols = max(1, geometry.cols - 1)
-    rows = max(2, geometry.rows - 2)
+    rows = max(2, geometry.rows // 2)
     if protocol == "blocks":  # one column per pixel, two pixels per row
         return cols, rows * 2
     return cols * geometry.cell_width, rows * geometry.cell_height
 
 
 # -- showing -------------------------------------------------------------------------------
+
+
+def usable_protocol(
+    requested: str | None, out: Output, env: Mapping[str, str] | None = None
+) -> str | None:
+    """The protocol previews will be drawn with (`requested`: a --preview-protocol value, None
+    or "auto" to detect), or None when none will be drawn. Where the person would expect a
+    picture (stderr a colour terminal) one line says why not: call it before a run sends
+    anything, so that line comes first."""
+    environ: Mapping[str, str] = os.environ if env is None else env
+    if preview_stream(out, environ) is None:
+        out.detail("preview skipped: stderr is not a colour terminal")
+        return None
+    chosen = check_protocol(requested) or detect_protocol(environ)
+    if chosen is None:
+        out.info(NO_PROTOCOL_HINT)
+        return None
+    try:
+        import PIL  # noqa: F401
+    except ImportError:
+        out.info(PILLOW_HINT)
+        return None
+    return chosen
 
 
 def show_previews(
@@ -193,23 +210,14 @@ def show_previews(
     environ: Mapping[str, str] = os.environ if env is None else env
     if not paths:
         return
+    chosen = usable_protocol(protocol, out, environ)
     stream = preview_stream(out, environ)
-    if stream is None:
-        out.detail("preview skipped: stderr is not a colour terminal")
-        return
-    chosen = check_protocol(protocol) or detect_protocol(environ)
-    if chosen is None:
-        out.info(NO_PROTOCOL_HINT)
-        return
-    try:
-        import PIL  # noqa: F401
-    except ImportError:
-        out.info(PILLOW_HINT)
+    if chosen is None or stream is None:
         return
     geometry = terminal_geometry(stream, environ)
     for path in paths:
         try:
-            drawing = render_preview(path, chosen, geometry)
+            drawing = render_preview(path, chosen, geometry, truecolor=truecolor(environ))
         except Exception as error:  # a broken image must not fail a finished run
             out.warn(f"cannot preview {path.name}: {error}")
             continue
@@ -217,8 +225,9 @@ def show_previews(
         stream.flush()
 
 
-def render_preview(path: Path, protocol: str, geometry: Geometry) -> str:
-    """The escape sequences that draw the image at `path`, scaled to fit, ending in a newline."""
+def render_preview(path: Path, protocol: str, geometry: Geometry, *, truecolor: bool = True) -> str:
+    """The escape sequences that draw the image at `path`, scaled to fit, ending in a newline
+    (`truecolor`: half-blocks in 24-bit colour, else in the 256 xterm colours)."""
     from PIL import Image
 
     box = pixel_box(protocol, geometry)
@@ -233,7 +242,7 @@ def render_preview(path: Path, protocol: str, geometry: Geometry) -> str:
         indices = rgb.quantize(palette=_palette_image(), dither=Image.Dither.FLOYDSTEINBERG)
         return encode_sixel(pixels.width, pixels.height, indices.tobytes(), SIXEL_PALETTE)
     if protocol == "blocks":
-        return encode_blocks(pixels)
+        return encode_blocks(pixels, truecolor=truecolor)
     raise ValueError(f"unknown preview protocol {protocol!r}")
 
 
@@ -248,134 +257,9 @@ def _scaled_rgb(image: Image.Image, box: tuple[int, int]) -> Image.Image:
     return rgb
 
 
-# -- encoders (pure) -----------------------------------------------------------------------
-
-
-def encode_kitty(pixels: Pixels) -> str:
-    """Kitty graphics protocol: transmit and display raw RGB, quietly (q=2: no replies)."""
-    payload = pixels.data
-    keys = f"a=T,f=24,s={pixels.width},v={pixels.height},q=2"
-    if len(payload) > COMPRESS_ABOVE:
-        payload = zlib.compress(payload, 6)
-        keys += ",o=z"
-    encoded = base64.standard_b64encode(payload).decode("ascii")
-    chunks = [encoded[i : i + _KITTY_CHUNK] for i in range(0, len(encoded), _KITTY_CHUNK)]
-    if len(chunks) == 1:
-        return f"{_ESC}_G{keys};{chunks[0]}{_ST}\n"
-    parts = [f"{_ESC}_G{keys},m=1;{chunks[0]}{_ST}"]
-    parts += [f"{_ESC}_Gm=1;{chunk}{_ST}" for chunk in chunks[1:-1]]
-    parts.append(f"{_ESC}_Gm=0;{chunks[-1]}{_ST}")
-    return "".join(parts) + "\n"
-
-
-def encode_iterm2(pixels: Pixels, cols: int) -> str:
-    """iTerm2 inline image (OSC 1337): a PNG shown `cols` cells wide, aspect preserved."""
-    png = encode_png(pixels)
-    data = base64.standard_b64encode(png).decode("ascii")
-    args = f"inline=1;size={len(png)};width={max(1, cols)};height=auto;preserveAspectRatio=1"
-    return f"{_ESC}]1337;File={args}:{data}\a\n"
-
-
-def encode_png(pixels: Pixels) -> bytes:
-    """A truecolour PNG of the pixels (filter 0; stored deflate blocks up to COMPRESS_ABOVE)."""
-    stride = pixels.width * 3
-    raw = b"".join(
-        b"\x00" + pixels.data[y * stride : (y + 1) * stride] for y in range(pixels.height)
-    )
-    idat = zlib.compress(raw, 6) if len(raw) > COMPRESS_ABOVE else _stored_zlib(raw)
-    header = struct.pack(">IIBBBBB", pixels.width, pixels.height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + _png_chunk(b"IHDR", header)
-        + _png_chunk(b"IDAT", idat)
-        + _png_chunk(b"IEND", b"")
-    )
-
-
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    crc = zlib.crc32(data, zlib.crc32(kind))
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-
-def _stored_zlib(data: bytes) -> bytes:
-    """A zlib stream of uncompressed ("stored") deflate blocks: the same bytes on every zlib."""
-    blocks = []
-    for start in range(0, max(len(data), 1), 65535):
-        block = data[start : start + 65535]
-        final = 1 if start + 65535 >= len(data) else 0
-        blocks.append(struct.pack("<BHH", final, len(block), len(block) ^ 0xFFFF) + block)
-    return b"\x78\x01" + b"".join(blocks) + struct.pack(">I", zlib.adler32(data))
-
-
-def _sixel_palette() -> tuple[RGB, ...]:
-    # A fixed palette keeps the output deterministic: the 6×6×6 colour cube and 40 greys
-    # between its levels (none equal to a cube grey), Floyd–Steinberg dithered onto it.
-    levels = (0, 51, 102, 153, 204, 255)
-    cube = tuple((r, g, b) for r in levels for g in levels for b in levels)
-    greys = tuple((v, v, v) for v in (round(255 * (i + 1) / 41) for i in range(40)))
-    return cube + greys
-
-
-SIXEL_PALETTE = _sixel_palette()
-_SIXEL_CHARS = bytes(range(63, 127)) + bytes(192)  # mask 0..63 → '?'..'~'
-_SIXEL_RUN = re.compile(rb"(.)\1{3,}")
-
-
 def _palette_image() -> Image.Image:
     from PIL import Image
 
     palette = Image.new("P", (1, 1))
     palette.putpalette([channel for colour in SIXEL_PALETTE for channel in colour])
     return palette
-
-
-def encode_sixel(width: int, height: int, indices: bytes, palette: Sequence[RGB]) -> str:
-    """DEC sixel: colour registers for the palette entries used, then bands six pixels high."""
-    if len(indices) != width * height:
-        raise ValueError("index data does not match the image size")
-    parts = [f'{_ESC}P0;1;0q"1;1;{width};{height}']
-    for index in sorted(set(indices)):
-        r, g, b = (round(channel * 100 / 255) for channel in palette[index])
-        parts.append(f"#{index};2;{r};{g};{b}")
-    bands = []
-    for top in range(0, height, 6):
-        masks: dict[int, bytearray] = {}
-        for dy in range(min(6, height - top)):
-            bit = 1 << dy
-            row = indices[(top + dy) * width : (top + dy + 1) * width]
-            for x, colour in enumerate(row):
-                mask = masks.get(colour)
-                if mask is None:
-                    mask = masks[colour] = bytearray(width)
-                mask[x] |= bit
-        lines = []
-        for colour in sorted(masks):
-            line = bytes(masks[colour]).translate(_SIXEL_CHARS).rstrip(b"?")
-            line = _SIXEL_RUN.sub(lambda m: b"!%d%s" % (len(m.group(0)), m.group(1)), line)
-            lines.append(f"#{colour}" + line.decode("ascii"))
-        bands.append("$".join(lines))
-    return "".join(parts) + "-".join(bands) + _ST + "\n"
-
-
-def encode_blocks(pixels: Pixels) -> str:
-    """Half-blocks: each `▀` shows two pixels, the upper as foreground, the lower as background;
-    a colour is sent only when it changes, and each line ends with a reset."""
-    lines = []
-    for y in range(0, pixels.height, 2):
-        parts: list[str] = []
-        fg: RGB | None = None
-        bg: RGB | None = None
-        for x in range(pixels.width):
-            top = pixels.at(x, y)
-            if top != fg:
-                parts.append(f"\x1b[38;2;{top[0]};{top[1]};{top[2]}m")
-                fg = top
-            if y + 1 < pixels.height:
-                bottom = pixels.at(x, y + 1)
-                if bottom != bg:
-                    parts.append(f"\x1b[48;2;{bottom[0]};{bottom[1]};{bottom[2]}m")
-                    bg = bottom
-            parts.append("▀")
-        parts.append("\x1b[0m\n")
-        lines.append("".join(parts))
-    return "".join(lines)
