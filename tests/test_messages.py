@@ -60,7 +60,7 @@ def test_several_unsaved_images_are_spoken_of_in_the_plural(
 ) -> None:
     first, second = f"{fake_api.url}/img/a.png", f"{fake_api.url}/img/b.png"
     fake_api.add(API, Reply.sse([sse_chunk(image=first), sse_chunk(image=second, finish="stop")]))
-    result = run_cli(_args(fake_api, tmp_path), env=ENV)
+    result = run_cli(_args(fake_api, tmp_path, "--max-images", "2"), env=ENV)
     assert result.exit_code == 7
     assert "2 of 2 images could not be saved" in result.stderr
     assert "their URLs are kept in history" in result.stderr and "fetches them" in result.stderr

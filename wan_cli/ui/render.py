@@ -70,7 +70,7 @@ def usage_line(usage: Usage | None) -> str | None:
     if usage.image_count is not None:
         parts.append(plural(usage.image_count, "image"))
     if usage.size and usage.size != "0*0":
-        parts.append(f"size {usage.size}")
+        parts.append(f"size {usage.size.replace('*', '×')}")  # a size, not a glob
     return " · ".join(parts) or None
 
 
