@@ -5,6 +5,7 @@ plus the pieces on their own (budget, previews, progress, redaction) and the sta
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -430,6 +431,51 @@ def test_history_has_the_runs(fake_api: FakeAPI, tmp_path: Path) -> None:
     assert results["missing"].is_error and "no run 999" in text_of(results["missing"])
 
 
+# -- cancelling a call ----------------------------------------------------------------------
+
+
+def test_a_cancelled_call_stops_its_run_at_once(fake_api: FakeAPI, tmp_path: Path) -> None:
+    stalled = Reply.sse(
+        [sse_chunk(text="A lighthouse "), sse_chunk(image=fake_api.image_url(), finish="stop")],
+        stall_after_events=1,
+        stall=50,  # the answer goes silent: only aborting its socket ends the read
+    )
+    one_image = Reply.sse([sse_chunk(image=fake_api.image_url("b.png"), finish="stop")])
+    fake_api.add(API, stalled, one_image)
+    results: list[CallToolResult] = []
+
+    async def scenario(session: ClientSession) -> None:
+        writing = anyio.Event()
+
+        async def progress(step: float, total: float | None, message: str | None) -> None:
+            if message and "writing" in message:
+                writing.set()
+
+        async with anyio.create_task_group() as group:
+
+            async def calling() -> None:
+                await session.call_tool("generate_image", {"prompt": "a"}, None, progress)
+
+            group.start_soon(calling)
+            await writing.wait()
+            group.cancel_scope.cancel()  # the client sends notifications/cancelled
+        with anyio.fail_after(20):
+            while True:  # the server ends the run's history row once the run has stopped
+                listed = await session.call_tool("list_runs", {})
+                if structured(listed)["runs"][0]["status"] != "running":
+                    break
+                await anyio.sleep(0.05)
+        results.append(listed)
+        results.append(await session.call_tool("generate_image", {"prompt": "b"}))
+
+    fake_server(tmp_path, fake_api).run(scenario)
+    listed, after = results
+    [run] = structured(listed)["runs"]
+    assert run["status"] == "interrupted" and run["prompt"] == "a"
+    assert not after.is_error  # the server goes on serving
+    assert structured(after)["session"]["spent"] == 1  # the cancelled run delivered nothing
+
+
 # -- the mock provider, and stdout carrying protocol frames only ----------------------------
 
 
@@ -559,3 +605,90 @@ def test_an_unknown_profile_fails_at_start(tmp_path: Path) -> None:
     )
     assert done.returncode == 2 and done.stdout == ""
     assert "nope" in done.stderr
+
+
+# -- the pieces on their own ------------------------------------------------------------------
+
+
+def test_budget_reserves_then_charges_what_was_delivered() -> None:
+    from wan_cli.mcp_server.budget import Budget, BudgetExceeded
+
+    budget = Budget(5)
+    budget.reserve(3)
+    with pytest.raises(BudgetExceeded) as refused:
+        budget.reserve(3)  # 3 held by a call in flight
+    assert "only 2 of this session's 5 remain, 3 held by calls in progress" in str(refused.value)
+    assert refused.value.hint == "ask for at most 2 image(s) (max_images or n)"
+    assert refused.value.exit_code == 2
+    budget.settle(3, 1)  # asked for up to 3, got 1
+    state = budget.state()
+    assert (state.spent, state.reserved, state.left) == (1, 0, 4)
+    budget.reserve(4)
+    budget.settle(4, 4)
+    with pytest.raises(BudgetExceeded, match="used up"):
+        budget.reserve(1)
+    assert Budget(0).state().left == 0
+
+
+def test_images_asked_and_delivered() -> None:
+    from wan_cli.mcp_server.calls import images_asked, images_delivered
+
+    assert images_asked({"parameters": {"max_images": 3}}) == 3
+    assert images_asked({"parameters": {"n": 2}}) == 2
+    assert images_asked({}) == 1
+    assert images_delivered({"images": [{}, {}], "usage": {"image_count": 1}}) == 2
+    assert images_delivered({"images": [{}], "usage": {"image_count": 3}}) == 3
+    assert images_delivered({"images": [], "usage": None}) == 0
+
+
+def test_previews_without_pillow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from wan_cli.mcp_server import images
+
+    small = tmp_path / "small.png"
+    small.write_bytes(png_bytes(8, 8))
+    with_pillow = images.inline_image(small)
+    assert isinstance(with_pillow, images.InlineImage) and with_pillow.mime == "image/jpeg"
+    monkeypatch.setitem(sys.modules, "PIL", None)  # as if Pillow were not installed
+    raw = images.inline_image(small)
+    assert isinstance(raw, images.InlineImage) and raw.mime == "image/png"
+    assert base64.b64decode(raw.data) == small.read_bytes()
+    monkeypatch.setattr(images, "MAX_RAW_BYTES", 10)
+    note = images.inline_image(small)
+    assert isinstance(note, str) and "too large" in note and "wan-cli[preview]" in note
+
+
+def test_progress_view_reports_milestones_and_throttles_the_rest() -> None:
+    from wan_cli.files.download import SavedImage
+    from wan_cli.mcp_server.progress import ProgressView
+    from wan_cli.ui.render import QuietView
+
+    now = [0.0]
+    reported: list[str] = []
+    view = ProgressView(QuietView(), reported.append, interval=1.0, clock=lambda: now[0])
+    view.text("Hello ")
+    view.text("world")  # within the interval: not reported
+    now[0] = 1.5
+    view.text("!")
+    view.image_found(0, "https://x.test/a.png")
+    view.download_progress(0, 10, 100)
+    view.download_progress(0, 50, 100)  # throttled
+    view.download_progress(1, 5, None)  # another image: its own pace
+    view.image_saved(SavedImage.failed(0, "https://x.test/a.png", "HTTP 404"))
+    assert reported == [
+        "the model is writing (6 characters so far)",
+        "the model is writing (12 characters so far)",
+        "image 1 received: downloading",
+        "image 1: 10 B of 100 B downloaded",
+        "image 2: 5 B downloaded",
+        "image 1 not saved: HTTP 404",
+    ]
+
+
+def test_answers_never_carry_the_key() -> None:
+    from wan_cli.errors import AuthError
+    from wan_cli.mcp_server.results import error_answer, redacted
+
+    answer = error_answer(AuthError(f"refused {KEY}", hint=f"not {KEY}"))
+    clean = redacted(answer, [KEY, "short"])
+    assert KEY not in clean.text and KEY not in json.dumps(clean.structured)
+    assert "[redacted]" in clean.text and clean.is_error

@@ -41,6 +41,7 @@ class Session:
         self.out = out
         self.budget = Budget(options.max_images)
         self.secrets: tuple[str, ...] = ()
+        self.timeout = 60.0
 
     def check_settings(self) -> Settings:
         """The settings as they are now (an unknown profile fails here, at start-up); the key
@@ -50,16 +51,42 @@ class Session:
         settings = command_settings(self.options.settings, self.out)
         if settings.api_key:
             self.secrets = (settings.api_key,)
+        self.timeout = settings.timeout
         return settings
+
+
+class Cancel:
+    """A call's cancel: set by the server (the client cancelled, or the server stops); a run
+    registers how to stop at once (`on_cancel`), e.g. shutting the sockets it reads from."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self._lock = threading.Lock()
+        self._aborts: list[Callable[[], None]] = []
+
+    def on_cancel(self, abort: Callable[[], None]) -> None:
+        with self._lock:
+            if not self.event.is_set():
+                self._aborts.append(abort)
+                return
+        abort()
+
+    def set(self) -> None:
+        with self._lock:
+            self.event.set()
+            aborts, self._aborts = self._aborts, []
+        for abort in aborts:
+            abort()
 
 
 def make_images(
     session: Session,
     request: RequestOptions,
     report: Callable[[str], None],
-    cancel: threading.Event,
+    cancel: Cancel,
 ) -> Answer:
     """One generate or edit run; every failure comes back as an error answer."""
+    from wan_cli.batch.pacing import BatchPacer
     from wan_cli.run.assemble import run_for_document
     from wan_cli.run.options import GenerateOptions, OutputFlags
     from wan_cli.ui.render import PlainView
@@ -78,9 +105,17 @@ def make_images(
         output=OutputFlags(verbose=session.options.verbose),
     )
     view = ProgressView(PlainView(session.out), report)
+    # A batch's pacer, for its cancel: it shuts the sockets a run is blocked reading from.
+    pacer = BatchPacer(cancel.event, timeout=session.timeout)
+    cancel.on_cancel(pacer.abort)
     try:
         result = run_for_document(
-            options, session.out, view, before_send=before_send, cancel=cancel
+            options,
+            session.out,
+            view,
+            before_send=before_send,
+            pacer=pacer,
+            cancel=cancel.event,
         )
     except WanError as error:  # before anything was sent
         session.budget.settle(reserved, 0)
@@ -90,6 +125,7 @@ def make_images(
         raise
     finally:
         view.close()
+        pacer.close()
     delivered = images_delivered(result.document)
     session.budget.settle(reserved, delivered)
     run_id = result.document.get("history_id")

@@ -9,22 +9,21 @@ each batch line, `history rerun`, `task wait` and `history download`.
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from wan_cli.errors import ExitCode, Interrupted, WanError
+from wan_cli.errors import ExitCode, WanError
 from wan_cli.run.prompt import read_prompt
 from wan_cli.ui.output import Output, is_terminal, set_output
 
 if TYPE_CHECKING:
-    from wan_cli.api.events import Event
+    import threading
+
     from wan_cli.api.request import GenerateInputs, PreparedRequest
     from wan_cli.history import Store
-    from wan_cli.run.model import EventSource, RunConfig
+    from wan_cli.run.model import Pacer, RunConfig
     from wan_cli.run.options import GenerateOptions, OutputFlags, RequestOptions, SettingFlags
     from wan_cli.settings import Settings
     from wan_cli.ui.render import View
@@ -192,13 +191,15 @@ def run_for_document(
     view: View,
     *,
     before_send: Callable[[PreparedRequest], None] | None = None,
+    pacer: Pacer | None = None,
     cancel: threading.Event | None = None,
 ) -> RunResult:
     """`execute`'s path for a program (`wan mcp`): nothing is printed on stdout, the `--json`
     document is returned. The prompt is `options.request.prompt` (no stdin, dry run or async
     task). A failure before sending raises its `WanError`, as in `execute`; `before_send` is
-    given the exact request and may refuse it by raising, before anything is sent. `cancel`
-    set from another thread ends the run as `Interrupted` (downloads cancelled, history kept)."""
+    given the exact request and may refuse it by raising, before anything is sent. `pacer` and
+    `cancel` as in a batch's run: another thread can end the run at once (`BatchPacer.abort`),
+    as `Interrupted`, partial files removed and its history row ended."""
     from wan_cli.api.request import build_request
     from wan_cli.mock.embedded import mock_service
     from wan_cli.run.consume import consume_events
@@ -214,32 +215,13 @@ def run_for_document(
             if before_send is not None:
                 before_send(prepared)
             job = job_for(prepared, prompt, dict(prepared.body.get("parameters", {})))
-            source = api_answer(prepared, config, out)
-            if cancel is not None:
-                source = _stopped_by(cancel, source)
+            source = api_answer(prepared, config, out, pacer)
             record = consume_events(source, config, job, view, cancel)
             outcome = settle(record, config)
         finally:
             if config.history is not None:
                 config.history.close()
     return RunResult(outcome.code, run_document(outcome, config, job), outcome.error)
-
-
-def _stopped_by(cancel: threading.Event, source: EventSource) -> EventSource:
-    """The answer's events until `cancel` is set (checked as each event arrives)."""
-
-    def events_until(events: Iterator[Event]) -> Iterator[Event]:
-        for event in events:
-            if cancel.is_set():
-                raise Interrupted("cancelled", hint="partial files were removed")
-            yield event
-
-    @contextmanager
-    def stoppable(view: View) -> Iterator[Iterator[Event]]:
-        with source(view) as events:
-            yield events_until(events)
-
-    return stoppable
 
 
 def _preview_protocol(output: OutputFlags, configured: bool) -> str | None:
