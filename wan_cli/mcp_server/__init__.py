@@ -11,7 +11,7 @@ line goes to stderr, and while serving the SDK points fd 1 at stderr for anythin
 Read in this order: `budget` (the session's image limit, checked before sending), `progress`
 (a View that reports to the client), `images` (previews), `results` (answers and error
 classes), `calls` and `runs` (each tool's work, synchronous), `server` (the SDK; the only
-module that imports `mcp`, loaded by `serve`).
+module that uses `mcp`, loaded by `serve`).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The MCP server itself: the tools on the SDK's `MCPServer`, served on stdio. The only module
-that imports `mcp` (and anyio and pydantic), loaded by `wan mcp` alone.
+that uses `mcp` (and anyio and pydantic), loaded by `wan mcp` alone.
 
 Each call's work (`calls`, `runs`) is blocking, so it runs in a worker thread; the loop stays
 free to answer other requests. Progress messages from the run's threads are handed to the loop
