@@ -53,7 +53,7 @@ def measure() -> dict[str, float]:
         env["NO_PROXY"] = "127.0.0.1,localhost"
         argv = [
             *wan_command(),
-            *("batch", str(source), "-j", str(CONCURRENCY), "--quiet"),
+            *("batch", str(source), "-j", str(CONCURRENCY), "--quiet", "--yes"),
             *("--base-url", f"{fake.url}/v1", "-o", str(root / "out")),
         ]
         # Warm-up: the isolated environment starts with an empty bytecode cache, and compiling

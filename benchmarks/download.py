@@ -1,4 +1,5 @@
-"""Figure 3: peak memory while saving a 500 MB image versus a 1 MB one.
+"""Figure 3: peak memory while saving a 500 MB image versus a 1 MB one, and while a whole
+`wan generate` saves a 100 MB image that came inline (`b64_json`).
 
 A loopback server (tests/fakeapi.py, `Reply.file`) serves two well-formed PNGs: 1 MB and 500 MB
 (signature, IHDR, one IDAT of zeros with a correct CRC, IEND; the big one is a sparse file).
@@ -6,6 +7,14 @@ Each is saved by a fresh child process the way `wan` saves an image: `download.d
 with the PNG metadata hook (`provenance.make_png_embedder`), so the bytes are streamed to a temp
 file, hashed on the way, copied once more to embed the text chunks, and published. The figure
 is each child's own peak RSS; streaming means they differ by no more than a few chunks.
+
+Inline: a child holds a 100 MB PNG's base64 text (133 MB, as a parsed answer holds it; built
+with one allocation) and saves it as `wan` does: `events_from_json` then `download.save_inline`
+with the metadata hook. The image is decoded slice by slice straight into its temp file, so the
+figure is the text plus a few slices (before, the decoded bytes and an ASCII copy of the text
+were held too: +233 MB). For context, a whole `wan generate` answered with that image: reading
+and parsing the answer holds it about three times over (bytes, the decoded body, the parsed
+string), which no saving can change.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ SECTION = "download"
 SMALL = 1 * MB
 LARGE = 500 * MB
 MAX_DIFFERENCE = 20 * MB
+INLINE = 100 * MB
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -94,8 +104,103 @@ def figures(results: dict[str, dict[str, object]]) -> list[Figure]:
     ]
 
 
+def inline_text(size: int) -> str:
+    """The base64 of a well-formed `size`-byte PNG (as `write_png` makes), built with one
+    allocation: the zeros of its IDAT are one small base64 block repeated, joined once."""
+    import base64
+
+    ihdr = _chunk_header(b"IHDR", struct.pack(">IIBBBBB", 1280, 1280, 8, 2, 0, 0, 0))
+    iend = _chunk_header(b"IEND", b"")
+    idat_length = size - len(_SIGNATURE) - len(ihdr) - len(iend) - 12
+    crc = zlib.crc32(b"IDAT")
+    zeros = bytes(MB)
+    left = idat_length
+    while left:
+        step = min(left, MB)
+        crc = zlib.crc32(zeros[:step] if step < MB else zeros, crc)
+        left -= step
+    head = _SIGNATURE + ihdr + struct.pack(">I", idat_length) + b"IDAT"
+    lead = -len(head) % 3  # zeros that bring the head to a multiple of 3 bytes
+    block = 3 * MB
+    blocks, rest = divmod(idat_length - lead, block)
+    tail = bytes(rest) + struct.pack(">I", crc) + iend
+    parts = [base64.b64encode(head + bytes(lead)).decode("ascii")]
+    parts += [base64.b64encode(bytes(block)).decode("ascii")] * blocks  # the same object
+    parts.append(base64.b64encode(tail).decode("ascii"))
+    return "".join(parts)
+
+
+def write_inline_answer(path: Path, size: int) -> int:
+    """An OpenAI images answer with a `size`-byte PNG inline (`b64_json`); returns its size."""
+    text = inline_text(size)
+    with open(path, "w", encoding="ascii") as out:
+        out.write('{"created": 1, "request_id": "bench-inline", "data": [{"b64_json": "')
+        out.write(text)
+        out.write('"}]}')
+    return path.stat().st_size
+
+
+def measure_inline() -> dict[str, dict[str, object]]:
+    from benchmarks.measure import run_child
+    from benchmarks.startup import isolated_env, wan_command
+    from tests.fakeapi import FakeAPI, Reply
+
+    results: dict[str, dict[str, object]] = {}
+    with tempfile.TemporaryDirectory(prefix="wan-bench-") as tmp, FakeAPI() as server:
+        root = Path(tmp)
+        # Saving alone: the text is in memory (as after parsing the answer), then saved.
+        target = root / "out-save"
+        run = run_python_child("download", "inline-child", str(INLINE), str(target))
+        report = child_report(run)
+        if not report.get("ok"):
+            raise RuntimeError(f"the inline save failed: {report.get('error')}")
+        report["peak"] = run.peak_rss
+        results["save"] = report
+        for saved in target.glob("*"):
+            saved.unlink()
+        # A whole `wan generate` answered with it.
+        answer = root / "answer.json"
+        answer_bytes = write_inline_answer(answer, INLINE)
+        server.add("/v1/images/generations", Reply.file(answer, content_type="application/json"))
+        env = isolated_env(root)
+        env.update({"WAN_API_KEY": "sk-bench", "NO_PROXY": "127.0.0.1"})
+        env["WAN_MAX_IMAGE_MB"] = str(INLINE // MB + 1)
+        target = root / "out-generate"
+        argv = [*wan_command(), "generate", "a benchmark", "-o", str(target), "--no-history"]
+        run = run_child([*argv, "--base-url", f"{server.url}/v1"], env=env)
+        if run.returncode != 0:
+            raise RuntimeError(f"wan generate failed ({run.returncode}): {run.stderr.strip()}")
+        results["generate"] = {"peak": run.peak_rss, "answer": answer_bytes}
+        for saved in target.glob("*"):
+            saved.unlink()
+    return results
+
+
+def inline_figures(results: dict[str, dict[str, object]]) -> list[Figure]:
+    save, generate = results["save"], results["generate"]
+    text = int(str(save["text"]))
+    over = int(str(save["peak"])) - int(str(save["baseline"]))
+    peak, answer = int(str(generate["peak"])), int(str(generate["answer"]))
+    return [
+        Figure(
+            SECTION,
+            "save a 100 MB inline (b64_json) PNG: peak RSS",
+            f"its {mb(text)} base64 text + {over / MB:.1f} MB",
+            f"<= text + {mb(MAX_DIFFERENCE)}",
+            over <= MAX_DIFFERENCE,
+        ),
+        Figure(
+            SECTION,
+            "wan generate, answered with it: peak RSS",
+            f"{mb(peak)} = {peak / answer:.1f}x the {mb(answer)} answer (read + parsed)",
+            "",
+            None,
+        ),
+    ]
+
+
 def run() -> list[Figure]:
-    return figures(measure())
+    return figures(measure()) + inline_figures(measure_inline())
 
 
 def child(url: str, size: int, directory: Path) -> None:
@@ -127,7 +232,46 @@ def child(url: str, size: int, directory: Path) -> None:
     print(json.dumps(report))
 
 
+def inline_child(size: int, directory: Path) -> None:
+    """Save a `size`-byte inline PNG as `wan` would (from an answer already parsed, with the
+    metadata hook) and print a JSON report (run in a fresh process)."""
+    from wan_cli.api.events import ImageRef, events_from_json
+    from wan_cli.files.download import save_inline
+    from wan_cli.files.provenance import make_png_embedder
+
+    text = inline_text(size)
+    baseline = self_peak_rss()  # the text, as the parsed answer holds it
+    started = time.perf_counter()
+    events = events_from_json({"data": [{"b64_json": text}]})
+    [image] = [event for event in events if isinstance(event, ImageRef)]
+    if image.data is None:
+        raise RuntimeError("the answer's image is not inline")
+    saved = save_inline(
+        image.data,
+        directory=directory,
+        stem="benchmark",
+        index=0,
+        max_bytes=size + MB,
+        finalize=make_png_embedder({"prompt": "benchmark", "model": "wan2.6-image"}),
+    )
+    report = {
+        "ok": saved.ok,
+        "error": saved.error,
+        "bytes": saved.bytes,
+        "text": len(text),
+        "seconds": time.perf_counter() - started,
+        "baseline": baseline,
+    }
+    print(json.dumps(report))
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 5 or sys.argv[1] != "child":
-        raise SystemExit("usage: python -m benchmarks.download child URL SIZE DIRECTORY")
-    child(sys.argv[2], int(sys.argv[3]), Path(sys.argv[4]))
+    if len(sys.argv) == 4 and sys.argv[1] == "inline-child":
+        inline_child(int(sys.argv[2]), Path(sys.argv[3]))
+    elif len(sys.argv) == 5 and sys.argv[1] == "child":
+        child(sys.argv[2], int(sys.argv[3]), Path(sys.argv[4]))
+    else:
+        raise SystemExit(
+            "usage: python -m benchmarks.download child URL SIZE DIRECTORY"
+            " | inline-child SIZE DIRECTORY"
+        )

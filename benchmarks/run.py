@@ -22,11 +22,11 @@ if __package__ in (None, ""):  # `python benchmarks/run.py` works too
 
 from benchmarks.measure import Figure
 
-SECTIONS = ("startup", "stream", "download", "refs", "batch")
+SECTIONS = ("startup", "stream", "download", "refs", "batch", "history", "hostile")
 
 
 def _runners(rounds: int) -> dict[str, Callable[[], list[Figure]]]:
-    from benchmarks import batch_bench, download, refs, startup, stream
+    from benchmarks import batch_bench, download, history_bench, hostile, refs, startup, stream
 
     return {
         "startup": lambda: startup.run(rounds),
@@ -34,6 +34,8 @@ def _runners(rounds: int) -> dict[str, Callable[[], list[Figure]]]:
         "download": download.run,
         "refs": refs.run,
         "batch": batch_bench.run,
+        "history": history_bench.run,
+        "hostile": hostile.run,
     }
 
 

@@ -35,6 +35,10 @@ Replies (all take `status`, `headers` and `delay` = seconds to wait before answe
 - `Reply.bytes(data, content_type=, cut_after_bytes=, content_length=, chunk_size=,
   chunk_delay=)` and `Reply.file(path, ...)` (streamed from disk): downloads.
 - `Reply.redirect(location)`, `Reply.status(code, body=b"")`.
+- `Reply.endless(head, repeat)`: a chunked body that sends `head`, then `repeat` over and over
+  until the client goes away (an endless stream, or one line that never ends).
+- Compressed bodies: pass `gzip_bomb(prefix, size)` (gzip of `prefix` and `size` more bytes,
+  about 1 KB per MB) with `headers={"Content-Encoding": "gzip"}`.
 
 Waiting without sleeping: `wait_for_requests(n)`, `wait_events_sent(n)`,
 `wait_bytes_sent(path, n)` and `wait_idle()` block on a condition and raise `TimeoutError` if it
@@ -76,6 +80,7 @@ __all__ = [
     "Reply",
     "SSEEvent",
     "bmp_bytes",
+    "gzip_bomb",
     "jpeg_bytes",
     "png_bytes",
     "sse_chunk",
@@ -270,7 +275,7 @@ def sse_error(
 class Reply:
     """One scripted answer. Build it with the class methods, not the constructor."""
 
-    kind: Literal["body", "file", "sse"]
+    kind: Literal["body", "file", "sse", "endless"]
     status_code: int = 200
     headers: tuple[tuple[str, str], ...] = ()
     delay: float = 0.0
@@ -289,6 +294,8 @@ class Reply:
     stall: float = 0.0
     line_ending: str = "\n"
     bom: bool = False
+    # endless
+    repeat: builtins.bytes = field(default=b"", repr=False)
 
     @classmethod
     def json(
@@ -388,6 +395,26 @@ class Reply:
             content_length=content_length,
             chunk_size=chunk_size,
             chunk_delay=chunk_delay,
+        )
+
+    @classmethod
+    def endless(
+        cls,
+        head: builtins.bytes,
+        repeat: builtins.bytes,
+        content_type: str = "text/event-stream;charset=UTF-8",
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
+    ) -> Reply:
+        """`head`, then `repeat` again and again until the client disconnects (chunked)."""
+        if not repeat:
+            raise ValueError("endless() needs bytes to repeat")
+        return cls(
+            "endless",
+            status,
+            _headers({"Content-Type": content_type}, headers),
+            body=head,
+            repeat=repeat,
         )
 
     @classmethod
@@ -520,6 +547,9 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.kind == "sse":
             self._send_sse(reply)
             return
+        if reply.kind == "endless":
+            self._send_endless(reply, path)
+            return
         size = reply.path.stat().st_size if reply.path is not None else len(reply.body)
         length = reply.content_length if reply.content_length is not None else size
         self._start(reply, {"Content-Length": str(length)})
@@ -560,6 +590,17 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.stall_after_events is not None and reply.stall_after_events >= len(reply.events):
             self._wait(reply.stall)
         self.wfile.write(b"0\r\n\r\n")
+
+    def _send_endless(self, reply: Reply, path: str) -> None:
+        self._start(reply, {"Transfer-Encoding": "chunked"})
+        if self.command == "HEAD":
+            return
+        self._write_chunk(reply.body)
+        stop = self.server.fake._stop
+        while not stop.is_set():  # until the client hangs up (BrokenPipe) or the fake stops
+            self._write_chunk(reply.repeat)
+            self.server.fake._sent_bytes(path, len(reply.repeat))
+        raise _Stopped
 
     def _write_chunk(self, data: bytes) -> None:
         if data:
@@ -780,6 +821,27 @@ class FakeAPI:
                 self._connections.add(connection)
             else:
                 self._connections.discard(connection)
+
+
+# -- compressed bodies ------------------------------------------------------------------------
+def gzip_bomb(prefix: bytes, size: int, fill: bytes = b"0") -> bytes:
+    """A valid gzip body of `prefix` followed by `size` bytes of `fill` (1 byte), in about
+    1 KB per MB: one fully flushed deflate block of 1 MiB of `fill`, repeated."""
+    if len(fill) != 1:
+        raise ValueError("fill must be one byte")
+    step = 1 << 20
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    head = packer.compress(prefix) + packer.flush(zlib.Z_FULL_FLUSH)
+    block = packer.compress(fill * step) + packer.flush(zlib.Z_FULL_FLUSH)
+    whole, rest = divmod(size, step)
+    tail = packer.compress(fill * rest) + packer.flush(zlib.Z_FINISH)
+    crc = zlib.crc32(prefix)
+    block_data = fill * step
+    for _ in range(whole):
+        crc = zlib.crc32(block_data, crc)
+    crc = zlib.crc32(fill * rest, crc)
+    trailer = struct.pack("<II", crc, (len(prefix) + size) & 0xFFFFFFFF)
+    return head + block * whole + tail[:-8] + trailer
 
 
 # -- image files ------------------------------------------------------------------------------

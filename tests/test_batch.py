@@ -18,13 +18,16 @@ from wan_cli.batch.pacing import BatchPacer, RateLimiter
 from wan_cli.batch.parse import LineSpec, parse_batch
 from wan_cli.batch.plan import (
     CONFIRM_ABOVE_IMAGES,
+    BatchPlan,
+    Consent,
     Resume,
     Shard,
     check_budget,
+    consent,
     make_plan,
-    needs_confirmation,
     parse_shard,
     plan_summary,
+    refusal,
     select_work,
 )
 from wan_cli.batch.views import Tally
@@ -342,12 +345,25 @@ def test_budget_and_confirmation() -> None:
     check_budget(plan, 30)
     with pytest.raises(UsageError, match="up to 30 images"):
         check_budget(plan, 29)
-    assert needs_confirmation(plan, yes=False, interactive=True)
-    assert not needs_confirmation(plan, yes=True, interactive=True)
-    assert not needs_confirmation(plan, yes=False, interactive=False)
+
+    def needs(plan: BatchPlan, *, yes: bool = False, cap: int | None = None, tty: bool) -> Consent:
+        return consent(plan, yes=yes, max_total_images=cap, interactive=tty)
+
+    assert needs(plan, tty=True) is Consent.ASK
+    assert needs(plan, tty=True, cap=30) is Consent.ASK  # a person is there: ask them
+    assert needs(plan, yes=True, tty=True) is Consent.SEND
+    # No terminal to ask: refused unless --yes or a cap says how much may be spent.
+    assert needs(plan, tty=False) is Consent.REFUSE
+    assert needs(plan, yes=True, tty=False) is Consent.SEND
+    assert needs(plan, cap=30, tty=False) is Consent.SEND
+    refused = refusal(plan)
+    assert refused.exit_code == ExitCode.USAGE and "nothing was sent" in str(refused)
+    assert refused.hint is not None and "--yes" in refused.hint
+    assert "--max-total-images 30" in refused.hint
     small = make_plan(_items(2), {})
     assert small.max_images <= CONFIRM_ABOVE_IMAGES
-    assert not needs_confirmation(small, yes=False, interactive=True)
+    for tty in (True, False):
+        assert needs(small, tty=tty) is Consent.SEND
 
 
 def test_most_severe_follows_the_documented_order() -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import IsolatedEnv, RunCli, SpawnWan
+from tests.conftest import IsolatedEnv, RunCli, RunWan, SpawnWan
 from tests.fakeapi import FakeAPI, Reply, png_bytes, sse_chunk
 from wan_cli.batch.manifest import MANIFEST_NAME
 
@@ -616,6 +616,60 @@ def test_a_large_batch_asks_first_on_a_terminal(fake_api: FakeAPI, tmp_path: Pat
     # --yes: no question
     code, _, shown = _run_on_a_terminal(batch_args(fake_api, source, tmp_path / "o2", "--yes"), "")
     assert code == 0 and "Send 21" not in shown
+
+
+@pytest.mark.regression("21 images without a terminal were sent with no question and no refusal")
+def test_a_large_batch_without_a_terminal_is_refused_unless_told(
+    fake_api: FakeAPI, run_wan_subprocess: RunWan, tmp_path: Path
+) -> None:
+    """Like `terraform apply` without -auto-approve: nobody to ask, so nothing is sent."""
+    fake_api.add(API, inline())
+    prompts = [f"p{i}" for i in range(21)]  # 21 images > 20
+    source = prompts_file(tmp_path, prompts)
+    refused = run_wan_subprocess(batch_args(fake_api, source, tmp_path / "o"), env=ENV)
+    assert refused.returncode == 2, refused.stderr
+    assert "up to 21 billed images" in refused.stderr and "nothing was sent" in refused.stderr
+    assert "--yes" in refused.stderr and "--max-total-images 21" in refused.stderr
+    assert refused.stdout == ""
+    # From a pipe (stdin is the batch) too.
+    piped = run_wan_subprocess(
+        batch_args(fake_api, "-", tmp_path / "o"), env=ENV, input="\n".join(prompts)
+    )
+    assert piped.returncode == 2 and "--yes" in piped.stderr
+    assert fake_api.requests == []
+    assert not (tmp_path / "o").exists()  # not even the manifest
+
+    # A cap too small is refused as before; a cap that holds, or --yes, sends it.
+    over = run_wan_subprocess(
+        batch_args(fake_api, source, tmp_path / "o", "--max-total-images", "20"), env=ENV
+    )
+    assert over.returncode == 2 and "more than --max-total-images 20" in over.stderr
+    assert fake_api.requests == []
+    capped = run_wan_subprocess(
+        batch_args(fake_api, source, tmp_path / "o", "--max-total-images", "21", "-j", "8"),
+        env=ENV,
+    )
+    assert capped.returncode == 0, capped.stderr
+    assert len(fake_api.requests_to(API)) == 21
+    told = run_wan_subprocess(
+        batch_args(fake_api, source, tmp_path / "o2", "--yes", "-j", "8"), env=ENV
+    )
+    assert told.returncode == 0, told.stderr
+    assert len(fake_api.requests_to(API)) == 42
+    # 20 images are under the threshold: sent without a word.
+    small = prompts_file(tmp_path, prompts[:20], name="small.txt")
+    quiet = run_wan_subprocess(batch_args(fake_api, small, tmp_path / "o3", "-j", "8"), env=ENV)
+    assert quiet.returncode == 0, quiet.stderr
+    assert len(fake_api.requests_to(API)) == 62
+
+
+def test_a_large_dry_run_needs_no_consent(
+    fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path
+) -> None:
+    source = prompts_file(tmp_path, [f"p{i}" for i in range(21)])
+    result = run_cli(batch_args(fake_api, source, tmp_path / "o", "--dry-run"), env=ENV)
+    assert result.exit_code == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 21 and fake_api.requests == []
 
 
 def test_a_paid_but_unsaved_line_is_not_billed_again_by_a_rerun(

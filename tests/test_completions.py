@@ -4,7 +4,8 @@
   templates for `wan`), and what `wan --show-completion` / `--install-completion` produce;
 - bash sources the script and its completion function completes commands, options and values
   by calling the installed `wan` (zsh and fish likewise when installed; skipped otherwise);
-- the dynamic values (sizes per mode, profiles, settings keys) come from the code and stay cheap.
+- the dynamic values (sizes per mode, profiles, settings keys, preview protocols, run and task
+  ids from history, image files for --ref) come from the code and stay cheap.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from types import ModuleType
 import pytest
 
 from tests.conftest import WAN_BIN, IsolatedEnv, RunCli
+from tests.fakeapi import FakeAPI
 
 ROOT = Path(__file__).resolve().parent.parent
 SHELLS = ("bash", "zsh", "fish")
@@ -115,7 +117,9 @@ complete_line() {  # complete_line CWORD WORD...
 
 
 def _bash_complete(
-    lines: Sequence[Sequence[str]], env: Mapping[str, str] | None = None
+    lines: Sequence[Sequence[str]],
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> tuple[str, list[list[str]]]:
     """Source completions/wan.bash in a clean bash and complete each line (its last word is the
     one being completed: "" for a new word). Returns `complete -p wan` and each line's replies."""
@@ -129,6 +133,7 @@ def _bash_complete(
         ["bash", "--norc", "--noprofile", "-c", _BASH_DRIVER + "\n".join(calls), "driver"]
         + [str(_script("bash"))],
         env=_env(env),
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=60,
@@ -201,10 +206,14 @@ def test_bash_offers_every_option_of_a_command() -> None:
     assert expected <= set(options)
 
 
-def test_bash_falls_back_to_files_for_a_prompt_or_path() -> None:
+def test_bash_falls_back_to_files_for_a_prompt_or_path(tmp_path: Path) -> None:
     # Nothing to offer: the script's `-o default` lets bash complete file names instead.
-    _, [replies] = _bash_complete([["wan", "edit", "--ref", "./"]])
-    assert replies == []
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "folder").mkdir()
+    _, replies = _bash_complete(
+        [["wan", "edit", "--ref", "./"], ["wan", "generate", ""]], cwd=tmp_path
+    )
+    assert replies == [[], []]
 
 
 # -- zsh and fish, where installed ------------------------------------------------------------
@@ -361,3 +370,212 @@ def test_completion_stays_cheap() -> None:
     )
     assert "1280*720" in done.stdout.split()
     assert "HEAVY []" in done.stderr, done.stderr
+
+
+# -- preview protocols, history ids, reference images ---------------------------------------
+
+DASHSCOPE = "/api/v1/services/aigc/image-generation/generation"
+
+
+def _seed_history(run_cli: RunCli, fake_api: FakeAPI, out: Path) -> None:
+    """Through the real CLI: runs 1 and 2 (gateway), then two async tasks (runs 3 and 4)."""
+    from tests.fakeapi import Reply, sse_chunk
+
+    fake_api.add(
+        "/v1/images/generations",
+        Reply.sse([sse_chunk(image=fake_api.image_url(), finish="stop")]),
+    )
+    env = {"WAN_API_KEY": "sk-completion-test", "WAN_BASE_URL": f"{fake_api.url}/v1"}
+    for prompt in ("a red fox\nin the snow", "a blue whale"):
+        done = run_cli(["generate", prompt, "-o", str(out)], env=env)
+        assert done.exit_code == 0, done.stderr
+    tasks = (("task-aaa-1", "make it snow"), ("task-bbb-2", "a lighthouse"))
+    fake_api.add(
+        DASHSCOPE,
+        *(
+            Reply.json({"request_id": "r", "output": {"task_id": task, "task_status": "PENDING"}})
+            for task, _ in tasks
+        ),
+    )
+    for _, prompt in tasks:
+        argv = ["generate", prompt, "--async", "--provider", "dashscope", "-o", str(out)]
+        done = run_cli([*argv, "--base-url", f"{fake_api.url}/api/v1"], env=env)
+        assert done.exit_code == 0, done.stderr
+
+
+def _protocol_answer(shell: str, line: str, cwd: Path | None = None) -> str:
+    """What `wan` answers the zsh or fish script for the command line `line`."""
+    extra = {"_WAN_COMPLETE": f"complete_{shell}", "_TYPER_COMPLETE_ARGS": line}
+    if shell == "fish":
+        extra["_TYPER_COMPLETE_FISH_ACTION"] = "get-args"
+    done = subprocess.run(
+        [str(WAN_BIN)],
+        env=_env(extra),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout
+
+
+@pytest.mark.regression("`--preview-protocol <Tab>` completed to nothing")
+def test_preview_protocols_complete() -> None:
+    from wan_cli.cli.completion_values import complete_preview_protocol
+    from wan_cli.ui.preview import PROTOCOL_CHOICES, check_protocol
+
+    offered = complete_preview_protocol("")
+    assert [value for value, _ in offered] == list(PROTOCOL_CHOICES)
+    for value, text in offered:
+        check_protocol(value)  # every offer is accepted
+        assert text and text != "protocol", f"{value} has no description"
+    _, replies = _bash_complete(
+        [
+            ["wan", "generate", "--preview-protocol", ""],
+            ["wan", "edit", "--preview-protocol", "s"],
+            ["wan", "history", "show", "1", "--preview-protocol", "k"],
+        ]
+    )
+    assert replies == [list(PROTOCOL_CHOICES), ["sixel"], ["kitty"]]
+
+
+@pytest.mark.regression("history and task ids completed to nothing")
+def test_history_and_task_ids_complete_from_history(
+    run_cli: RunCli, fake_api: FakeAPI, isolated_env: IsolatedEnv, tmp_path: Path
+) -> None:
+    _seed_history(run_cli, fake_api, tmp_path)
+    before = isolated_env.history.stat()
+    _, replies = _bash_complete(
+        [
+            ["wan", "history", "show", ""],
+            ["wan", "history", "download", "2"],
+            ["wan", "history", "rerun", ""],
+            ["wan", "history", "show", "9"],
+            ["wan", "task", "status", ""],
+            ["wan", "task", "wait", "task-a"],
+            ["wan", "task", "cancel", "task-"],
+        ]
+    )
+    assert replies == [
+        ["4", "3", "2", "1"],  # newest first
+        ["2"],
+        ["4", "3", "2", "1"],
+        [],
+        ["task-bbb-2", "task-aaa-1"],
+        ["task-aaa-1"],
+        ["task-bbb-2", "task-aaa-1"],
+    ]
+    # zsh and fish show the prompt (one line) beside each id; a task also its last state.
+    zsh = _protocol_answer("zsh", "wan history show ")
+    assert '"2":"a blue whale"' in zsh and '"1":"a red fox in the snow"' in zsh
+    fish = _protocol_answer("fish", "wan task wait ").splitlines()
+    assert fish == ["task-bbb-2\tPENDING · a lighthouse", "task-aaa-1\tPENDING · make it snow"]
+    # Read only: a Tab press changes nothing in the database.
+    after = isolated_env.history.stat()
+    assert (after.st_mtime_ns, after.st_size) == (before.st_mtime_ns, before.st_size)
+
+
+def test_ids_complete_to_nothing_without_a_readable_history(isolated_env: IsolatedEnv) -> None:
+    lines = [["wan", "history", "show", ""], ["wan", "task", "wait", ""]]
+    _, replies = _bash_complete(lines)
+    assert replies == [[], []]
+    assert not isolated_env.history.exists()  # completion never creates it
+    isolated_env.history.write_bytes(b"this is not a database" * 100)
+    _, replies = _bash_complete(lines)
+    assert replies == [[], []]
+
+
+def test_history_ids_stay_fast_with_many_runs(isolated_env: IsolatedEnv) -> None:
+    """Only the newest 50 are offered, from the primary key (no scan of the prompts)."""
+    from wan_cli.cli.completion_values import complete_run_id
+    from wan_cli.history.schema import connect
+
+    conn = connect(isolated_env.history)
+    with conn:
+        conn.executemany(
+            "INSERT INTO runs (created, command, model, provider, host, prompt, parameters,"
+            " refs, status) VALUES ('2026-01-01T00:00:00Z', 'generate', 'm', 'gateway', 'h',"
+            " ?, '{}', '[]', 'ok')",
+            [(f"prompt {i} " + "x" * 200,) for i in range(2000)],
+        )
+    conn.close()
+    offered = complete_run_id("")
+    assert [value for value, _ in offered] == [str(i) for i in range(2000, 1950, -1)]
+    assert all(len(text) <= 60 for _, text in offered)
+    assert [value for value, _ in complete_run_id("199")][:2] == ["1999", "1998"]
+
+
+def _pictures(folder: Path) -> Path:
+    for name in ("a.png", "b.JPG", "c.jpeg", "d.webp", "e.bmp", "notes.txt", ".hidden.png"):
+        (folder / name).write_bytes(b"x")
+    (folder / "two words.png").write_bytes(b"x")
+    (folder / "pics").mkdir()
+    (folder / "pics" / "x.webp").write_bytes(b"x")
+    (folder / "docs").mkdir()
+    (folder / "docs" / "readme.txt").write_bytes(b"x")
+    return folder
+
+
+@pytest.mark.regression("`--ref <Tab>` offered every file rather than images first")
+def test_ref_offers_images_and_folders_first(tmp_path: Path) -> None:
+    _pictures(tmp_path)
+    images = ["a.png", "b.JPG", "c.jpeg", "d.webp", "e.bmp"]
+    _, replies = _bash_complete(
+        [
+            ["wan", "edit", "--ref", ""],
+            ["wan", "generate", "-r", "c"],
+            ["wan", "batch", "x.txt", "--ref", "pics/"],
+            ["wan", "history", "rerun", "1", "--ref", "./"],
+            ["wan", "edit", "--ref", "."],
+            ["wan", "edit", "--ref", "n"],  # no image: bash completes every file itself
+            ["wan", "edit", "--ref", "docs/"],
+            ["wan", "edit", "--ref", "two"],  # a name that needs quoting: left to bash
+            ["wan", "edit", "--ref", "https://"],
+        ],
+        cwd=tmp_path,
+    )
+    assert replies == [
+        [*images, "docs/", "pics/"],
+        ["c.jpeg"],
+        ["pics/x.webp"],
+        [f"./{name}" for name in images] + ["./docs/", "./pics/"],
+        [".hidden.png"],
+        [],
+        [],
+        [],
+        [],
+    ]
+
+
+def test_ref_completion_in_zsh_and_fish(tmp_path: Path) -> None:
+    _pictures(tmp_path)
+    zsh = _protocol_answer("zsh", "wan edit --ref pics/", cwd=tmp_path)
+    assert zsh.strip() == '_arguments \'*: :(("pics/x.webp":"image"))\''
+    assert _protocol_answer("zsh", "wan edit --ref n", cwd=tmp_path).strip() == "_files"
+    fish = _require("fish")
+    done = subprocess.run(
+        [
+            fish,
+            "--no-config",
+            "-c",
+            f"source {_script('fish')}; complete -C 'wan edit --ref '; echo @@;"
+            " complete -C 'wan edit --ref n'",
+        ],
+        env=_env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    images, others = (
+        [line.split("\t")[0] for line in block.splitlines() if line]
+        for block in done.stdout.split("@@")
+    )
+    # (fish sorts them itself)
+    assert sorted(images) == sorted(
+        ["a.png", "b.JPG", "c.jpeg", "d.webp", "e.bmp", "docs/", "pics/"]
+    )
+    assert others == ["notes.txt"]  # no image: fish's own file completion

@@ -482,6 +482,36 @@ def _seed_history(run_cli: RunCli, fake_api: FakeAPI, database: Path, ids: set[i
         assert result.exit_code == 0, result.stderr
 
 
+def _stage(
+    found: list[Example],
+    cwd: Path,
+    run_cli: RunCli,
+    fake_api: FakeAPI,
+    isolated_env: IsolatedEnv,
+    monkeypatch: pytest.MonkeyPatch,
+) -> int:
+    """A reader's world for `found`: the files they name in `cwd` (the current directory from
+    now on), the past runs and tasks they ask about, and the environment pointing `wan` at the
+    fake server (inherited by subprocesses too). Returns the requests the seeding sent."""
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    run_ids = {
+        int(e.argv[2])
+        for e in found
+        if e.argv[:1] == ["history"] and len(e.argv) > 2 and e.argv[2].isdigit()
+    }
+    if run_ids:
+        _seed_history(run_cli, fake_api, isolated_env.history, run_ids | {1})
+    task_ids = {e.argv[2] for e in found if e.argv[:1] == ["task"] and len(e.argv) > 2}
+    _serve_tasks(fake_api, task_ids)
+    monkeypatch.setenv("WAN_BASE_URL", f"{fake_api.url}/v1")
+    monkeypatch.setenv("WAN_POLL_INTERVAL", "0")
+    monkeypatch.setenv("BROWSER", "true")  # `wan gallery --open` opens nothing
+    for example in found:
+        _prepare_files(_as_dry_run(example.argv), cwd)
+    return len(fake_api.requests_to("/v1/images/generations"))
+
+
 def test_examples_are_found() -> None:
     readme = examples(ROOT / "README.md")
     assert len(readme) >= 8
@@ -508,25 +538,10 @@ def test_every_example_command_runs(
     against the fake server. The examples themselves send nothing: `--dry-run` is added.
     """
     cwd = tmp_path / "work"
-    cwd.mkdir()
-    monkeypatch.chdir(cwd)
     found = examples(path)
-    run_ids = {
-        int(e.argv[2])
-        for e in found
-        if e.argv[:1] == ["history"] and len(e.argv) > 2 and e.argv[2].isdigit()
-    }
-    if run_ids:
-        _seed_history(run_cli, fake_api, isolated_env.history, run_ids | {1})
-    task_ids = {e.argv[2] for e in found if e.argv[:1] == ["task"] and len(e.argv) > 2}
-    _serve_tasks(fake_api, task_ids)
-    seeded = len(fake_api.requests_to("/v1/images/generations"))
-    monkeypatch.setenv("WAN_BASE_URL", f"{fake_api.url}/v1")
-    monkeypatch.setenv("WAN_POLL_INTERVAL", "0")
-    monkeypatch.setenv("BROWSER", "true")  # `wan gallery --open` opens nothing
+    seeded = _stage(found, cwd, run_cli, fake_api, isolated_env, monkeypatch)
     for example in found:
         argv = _as_dry_run(example.argv)
-        _prepare_files(argv, cwd)
         stdin = example.stdin
         if stdin is None and _asks_for_the_key(argv):
             stdin = EXAMPLE_KEY + "\n"  # the hidden prompt's answer
@@ -542,3 +557,210 @@ def test_every_example_command_runs(
         assert EXAMPLE_KEY not in result.stdout + result.stderr or "--reveal" in argv
     sent = len(fake_api.requests_to("/v1/images/generations")) - seeded
     assert sent == 0, "an example sent a request despite --dry-run"
+
+
+# -- zsh: a `*` in an unquoted word is a glob, and a glob that matches nothing is an error -------
+
+_SIZE = re.compile(r"\d+\*\d+")
+_BARE_SIZE = re.compile(r"\s*\d+\*\d+\s*")
+_EXAMPLE_LINE = re.compile(r"^\s*(?:\$ )?wan\s")
+
+
+def unquoted_sizes(command: str) -> list[str]:
+    """The `W*H` words of a shell command line whose `*` is outside '…', "…" or a backslash:
+    zsh would expand them as globs (`zsh: no matches found: 1280*720`)."""
+    quoted = [False] * len(command)
+    quote: str | None = None
+    index = 0
+    while index < len(command):
+        char = command[index]
+        if quote is None and char == "\\":
+            quoted[index : index + 2] = [True] * len(quoted[index : index + 2])
+            index += 2
+            continue
+        if quote is None and char in "'\"":
+            quote = char
+        elif quote is not None and char == quote:
+            quote = None
+        elif quote == '"' and char == "\\":
+            index += 1
+        quoted[index] = quote is not None
+        index += 1
+    return [
+        m.group(0) for m in _SIZE.finditer(command) if not quoted[m.group(0).index("*") + m.start()]
+    ]
+
+
+def prose_sizes(line: str) -> list[str]:
+    """`W*H` in prose must be code (`1280*720`, a value), and in code a quoted word when the
+    code is a command (`--size '1280*720'`); markdown would also read a bare `*` as emphasis."""
+    bad: list[str] = []
+    for number, part in enumerate(line.split("`")):
+        if number % 2 == 0:
+            bad += _SIZE.findall(part)
+        elif not _BARE_SIZE.fullmatch(part):
+            bad += unquoted_sizes(part)
+    return bad
+
+
+def _markdown_sizes(text: str) -> Iterator[tuple[int, str, str]]:
+    fenced = False
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip().startswith("```"):
+            fenced = not fenced
+            continue
+        for size in unquoted_sizes(line) if fenced else prose_sizes(line):
+            yield number, size, line.strip()
+
+
+def _help_sizes(text: str) -> Iterator[tuple[str, str]]:
+    for line in text.splitlines():
+        example = _EXAMPLE_LINE.match(line)
+        for size in unquoted_sizes(line) if example else prose_sizes(line):
+            yield size, line.strip()
+
+
+def test_the_size_scanner_finds_what_zsh_would_glob() -> None:
+    assert unquoted_sizes("wan generate 'a fox' --size 1280*720") == ["1280*720"]
+    assert unquoted_sizes('wan generate "the fox\'s den" -s 1280*720 --seed 1') == ["1280*720"]
+    for fine in ("--size '1280*720'", '--size "1280*720"', "--size 1280\\*720", "--size 1280x720"):
+        assert unquoted_sizes(fine) == [], fine
+    assert unquoted_sizes('{"size": "1280*720"}') == []
+    assert prose_sizes("else 1280*1280.") == ["1280*1280"]
+    assert prose_sizes("sizes `1280*1280` (1:1), `720*1280`") == []
+    assert prose_sizes("run `wan generate x --size 1280*720`") == ["1280*720"]
+    assert prose_sizes("run `wan generate x --size '1280*720'`") == []
+    assert list(_help_sizes("Examples:\n\n  wan generate x --size 1280*720\n")) == [
+        ("1280*720", "wan generate x --size 1280*720")
+    ]
+
+
+@pytest.mark.regression("the README tour's `--size 1280*720` failed in zsh: no matches found")
+def test_no_unquoted_size_in_the_docs_or_any_help() -> None:
+    problems = [
+        f"{path.relative_to(ROOT)}:{number}: {size} in: {line}"
+        for path in DOC_FILES
+        for number, size, line in _markdown_sizes(_read(path))
+    ]
+    for command, ctx in _app_commands():
+        texts = [command.help or "", command.epilog or ""]
+        texts += [getattr(param, "help", None) or "" for param in command.params]
+        problems += [
+            f"`{ctx.command_path} --help`: {size} in: {line}"
+            for text in texts
+            for size, line in _help_sizes(text)
+        ]
+    assert not problems, "quote W*H (--size '1280*720') or write 1280x720:\n" + "\n".join(problems)
+
+
+_ZSH_WRAPPER = r"""
+wan() {
+    # Record the words zsh made of the line, then run the real `wan`, sending nothing.
+    print -rn -- "${(pj:\x1f:)@}"$'\x1e' >> "$WAN_ARGV_LOG"
+    local -a extra
+    if (( ${dry_run[(Ie)$1]} || ${dry_run[(Ie)$1 $2]} )) \
+        && (( ! ${@[(Ie)--dry-run]} && ! ${@[(Ie)--curl]} && ! ${@[(Ie)--help]} )); then
+        extra=(--dry-run)
+    fi
+    local -a env_=()
+    [[ $1 == task ]] && env_=(WAN_PROVIDER=dashscope WAN_API_KEY=${WAN_API_KEY:-$EXAMPLE_KEY})
+    if [[ -p /dev/stdin ]]; then
+        env $env_ wan "$@" $extra
+    else
+        env $env_ wan "$@" $extra < "$WAN_KEY_FILE"  # a hidden prompt's answer
+    fi
+}
+"""
+_READER_COMMANDS = {"wan", "echo", "printf", "export"}
+
+
+def _reader_lines(path: Path) -> list[tuple[int, str]]:
+    """The page's shell lines that a reader runs with `wan` alone (no pip, venv, cp…)."""
+    chosen = []
+    for number, line in _shell_lines(_read(path)):
+        lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        lexer.commenters = "#"
+        words: list[list[str]] = [[]]
+        for token in lexer:
+            if token in _OPERATORS:
+                words.append([])
+            else:
+                words[-1].append(token)
+        firsts = [
+            next((w for w in group if not _ASSIGNMENT.match(w) and w not in _KEYWORDS), "")
+            for group in words
+            if group
+        ]
+        if "wan" in firsts and set(firsts) <= _READER_COMMANDS:
+            chosen.append((number, line))
+    return chosen
+
+
+def test_the_readme_commands_run_in_zsh(
+    run_cli: RunCli,
+    fake_api: FakeAPI,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    isolated_env: IsolatedEnv,
+) -> None:
+    """Each `wan` line of the README, pasted into zsh as it is (`--dry-run` added where the
+    command sends a request): zsh parses it into the words our examples expect, and it runs."""
+    import os
+    import shutil
+
+    from tests.conftest import WAN_BIN
+
+    zsh = shutil.which("zsh")
+    if zsh is None:
+        pytest.skip("zsh is not installed on this machine")
+    readme = ROOT / "README.md"
+    lines = _reader_lines(readme)
+    numbers = {number for number, _ in lines}
+    expected = [e for e in examples(readme) if int(e.where.rpartition(":")[2]) in numbers]
+    assert len(expected) >= 15, "fewer README lines than expected were chosen"
+    seeded = _stage(expected, tmp_path / "work", run_cli, fake_api, isolated_env, monkeypatch)
+
+    dry_run = sorted(
+        ctx.command_path.removeprefix("wan ")
+        for command, ctx in _app_commands()
+        if any("--dry-run" in param.opts for param in command.params)
+    )
+    script = [f"dry_run=({' '.join(shlex.quote(p) for p in dry_run)})", _ZSH_WRAPPER]
+    for number, line in lines:
+        script += [line, f'print -r -- "$? {number}" >> "$WAN_STATUS_LOG"']
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "key").write_text(EXAMPLE_KEY + "\n")
+    env = {
+        **os.environ,
+        "PATH": f"{WAN_BIN.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "WAN_ARGV_LOG": str(logs / "argv"),
+        "WAN_STATUS_LOG": str(logs / "status"),
+        "WAN_KEY_FILE": str(logs / "key"),
+        "EXAMPLE_KEY": EXAMPLE_KEY,
+    }
+    done = subprocess.run(
+        [zsh, "-f", "-c", "\n".join(script)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert "no matches found" not in done.stderr, done.stderr
+    statuses = {
+        int(number): int(code)
+        for code, number in (row.split() for row in (logs / "status").read_text().splitlines())
+    }
+    assert sorted(statuses) == sorted(numbers), f"zsh stopped early:\n{done.stderr}"
+    wanted = {int(e.where.rpartition(":")[2]): e.expected for e in expected}
+    failed = {n: code for n, code in statuses.items() if code != wanted[n]}
+    assert not failed, f"README lines exited {failed} in zsh:\n{done.stderr}"
+    recorded = [
+        record.split("\x1f") if record else []
+        for record in (logs / "argv").read_text().split("\x1e")[:-1]
+    ]
+    assert recorded == [e.argv for e in expected]  # zsh's words are the documented ones
+    assert len(fake_api.requests_to("/v1/images/generations")) == seeded, "a line sent a request"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import errno
 import hashlib
+import io
 import os
 import socket
 import threading
@@ -17,6 +19,7 @@ import pytest
 from tests.conftest import disk_full
 from tests.fakeapi import FakeAPI, Reply, bmp_bytes, jpeg_bytes, png_bytes, webp_bytes
 from wan_cli import __version__
+from wan_cli.api.events.inline import InlineImage
 from wan_cli.files.download import (
     SavedImage,
     download_image,
@@ -25,13 +28,13 @@ from wan_cli.files.download import (
     url_problem,
 )
 from wan_cli.files.provenance import make_png_embedder, read_png_text
-from wan_cli.files.sniff import sniff_mime
+from wan_cli.files.sniff import sniff_mime, truncation
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 STEM = "a-cat-20250102-030405-1"
-GIF = b"GIF89a" + b"\x05\x00\x03\x00" + b"\x00" * 20
+GIF = b"GIF89a" + b"\x05\x00\x03\x00" + b"\x00" * 20 + b";"
 
 
 @pytest.fixture
@@ -564,7 +567,9 @@ def test_a_full_disk_fails_the_image_and_leaves_no_temp_file(
 def test_a_full_disk_fails_an_inline_image_too(out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     disk_full(monkeypatch)
     out.mkdir()
-    saved = save_inline(png_bytes() + os.urandom(100_000), directory=out, stem=STEM, index=0)
+    saved = save_inline(
+        inline(png_bytes() + os.urandom(100_000)), directory=out, stem=STEM, index=0
+    )
     assert_failed(saved, out, "could not save", os.strerror(errno.ENOSPC))
 
 
@@ -623,7 +628,7 @@ def test_an_inline_image_is_on_disk_before_it_gets_its_name(
 ) -> None:
     out.mkdir()
     events = _spy_on_durability(monkeypatch)
-    saved = save_inline(jpeg_bytes(8, 8), directory=out, stem=STEM, index=0)
+    saved = save_inline(inline(jpeg_bytes(8, 8)), directory=out, stem=STEM, index=0)
     assert saved.ok and saved.path is not None, saved.error
     final = saved.path.stat()
     [published] = [i for i, e in enumerate(events) if e[0] == "publish" and e[2] == saved.path]
@@ -633,30 +638,107 @@ def test_an_inline_image_is_on_disk_before_it_gets_its_name(
 # -- inline (base64) images ----------------------------------------------------------------
 
 
+def inline(data: bytes, *, lines: bool = False) -> InlineImage:
+    encoded = base64.b64encode(data).decode()
+    if lines:  # MIME-style: 76 characters a line
+        encoded = "\n".join(encoded[i : i + 76] for i in range(0, len(encoded), 76))
+    return InlineImage(encoded)
+
+
 def test_save_inline(out: Path) -> None:
     data = jpeg_bytes(9, 7)
-    saved = save_inline(data, directory=out, stem=STEM, index=2)
+    saved = save_inline(inline(data), directory=out, stem=STEM, index=2)
     assert saved.ok
     assert saved.path == out / f"{STEM}.jpg"
     assert saved.path.read_bytes() == data
     assert saved.url is None and saved.index == 2
     assert saved.sha256 == hashlib.sha256(data).hexdigest()
     assert (saved.width, saved.height, saved.mime) == (9, 7, "image/jpeg")
-    again = save_inline(data, directory=out, stem=STEM, index=2)
+    again = save_inline(inline(data), directory=out, stem=STEM, index=2)
     assert again.path == out / f"{STEM}-2.jpg"
 
 
 def test_save_inline_with_metadata(out: Path) -> None:
     saved = save_inline(
-        png_bytes(), directory=out, stem=STEM, index=0, finalize=make_png_embedder({"wan": "{}"})
+        inline(png_bytes()),
+        directory=out,
+        stem=STEM,
+        index=0,
+        finalize=make_png_embedder({"wan": "{}"}),
     )
     assert saved.path is not None and read_png_text(saved.path) == {"wan": "{}"}
     assert saved.sha256 == hashlib.sha256(saved.path.read_bytes()).hexdigest()
 
 
 def test_save_inline_refuses_non_images(out: Path) -> None:
-    saved = save_inline(b"<html>nope</html>", directory=out, stem=STEM, index=0)
+    saved = save_inline(inline(b"<html>nope</html>"), directory=out, stem=STEM, index=0)
     assert_failed(saved, out, "not an image")
+
+
+def test_save_inline_decodes_in_slices(out: Path) -> None:
+    # Many slices, some with line breaks: the bytes come out whole and in order.
+    data = png_bytes(8, 8)[:-12] + os.urandom(3_000_001) + png_bytes()[-12:]
+    for lines in (False, True):
+        image = inline(data, lines=lines)
+        assert image.decoded_size() == len(data)
+        saved = save_inline(image, directory=out / str(lines), stem=STEM, index=0)
+        assert saved.ok, saved.error
+        assert saved.path is not None and saved.path.read_bytes() == data
+        assert saved.sha256 == hashlib.sha256(data).hexdigest()
+
+
+class WatchedInline(InlineImage):
+    """Counts the bytes decoded from it."""
+
+    decoded = 0
+
+    def chunks(self, slice_chars: int = 1 << 20) -> Iterator[bytes]:
+        for chunk in super().chunks(slice_chars):
+            self.decoded += len(chunk)
+            yield chunk
+
+
+def test_save_inline_refuses_an_image_over_the_cap_before_decoding(out: Path) -> None:
+    data = png_bytes(8, 8)[:-12] + bytes(200_000) + png_bytes()[-12:]
+    image = WatchedInline(base64.b64encode(data).decode())
+    saved = save_inline(image, directory=out, stem=STEM, index=0, max_bytes=100_000)
+    assert_failed(saved, out, "too large", "limit")
+    assert image.decoded == 0  # refused from its length alone
+    assert save_inline(image, directory=out, stem=STEM, index=0, max_bytes=len(data)).ok
+    assert image.decoded == len(data)
+
+
+def test_save_inline_unreadable_base64(out: Path) -> None:
+    encoded = base64.b64encode(png_bytes()).decode()
+    saved = save_inline(InlineImage(encoded[:-2] + "!!"), directory=out, stem=STEM, index=0)
+    assert_failed(saved, out, "base64")
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "readable"),
+    [
+        ("iVBORw0K", 0, True),
+        ("iVBORw0\nK", 0, True),  # a line break: decoded to tell
+        ("data:image/png;base64,iVBORw0K", 22, True),
+        ("abc", 0, False),  # no padding explains 3 characters
+        ("", 0, False),
+        ("data:image/png;base64,", 22, False),
+        ("iVBORw0Ké", 0, False),
+    ],
+)
+def test_inline_image_readable(text: str, start: int, readable: bool) -> None:
+    assert InlineImage(text, start).readable() is readable
+
+
+def test_inline_image_sizes_and_equality() -> None:
+    for size in range(0, 10):
+        data = os.urandom(size)
+        assert inline(data).decoded_size() == size
+        assert inline(data).decode() == data
+    encoded = base64.b64encode(b"abcdef").decode()
+    uri = InlineImage("data:image/png;base64," + encoded, 22)
+    assert uri == InlineImage(encoded) and uri != InlineImage(encoded[:-4])
+    assert encoded not in repr(uri)
 
 
 def test_sniff_mime() -> None:
@@ -667,3 +749,70 @@ def test_sniff_mime() -> None:
     assert sniff_mime(GIF) == "image/gif"
     assert sniff_mime(b"<html>") is None
     assert sniff_mime(b"") is None
+
+
+# -- whole images: the end of the file is where its format says --------------------------
+
+
+def judge(data: bytes, mime: str) -> str | None:
+    return truncation(io.BytesIO(data), len(data), mime)
+
+
+@pytest.mark.parametrize(
+    ("data", "mime"),
+    [
+        (png_bytes(), "image/png"),
+        (png_bytes() + b"\0" * 5000, "image/png"),  # bytes after IEND are tolerated
+        (png_bytes() + os.urandom(70_000), "image/png"),
+        (jpeg_bytes(), "image/jpeg"),
+        (jpeg_bytes() + b"\0" * 300, "image/jpeg"),  # zero padding after EOI
+        (webp_bytes(), "image/webp"),
+        (webp_bytes() + b"\0\0", "image/webp"),
+        (bmp_bytes(), "image/bmp"),
+        (GIF, "image/gif"),
+        (GIF + b"\0" * 10, "image/gif"),
+    ],
+)
+def test_whole_images_are_whole(data: bytes, mime: str) -> None:
+    assert judge(data, mime) is None
+
+
+@pytest.mark.parametrize(
+    ("data", "mime", "why"),
+    [
+        (png_bytes(32, 32)[:-12], "image/png", "IEND"),  # IEND missing
+        (png_bytes(32, 32)[:-6], "image/png", "IEND"),  # cut inside IEND
+        (png_bytes(32, 32)[:40], "image/png", "IEND"),  # cut inside IDAT
+        (png_bytes()[:8], "image/png", "IEND"),  # the signature alone
+        (jpeg_bytes()[:-2], "image/jpeg", "end-of-image"),
+        (jpeg_bytes()[:-1] + b"\0\0", "image/jpeg", "end-of-image"),
+        (webp_bytes()[:-3], "image/webp", "its header says"),
+        (bmp_bytes(8, 8)[:-10], "image/bmp", "its header says"),
+        (GIF[:-1], "image/gif", "trailer"),
+    ],
+)
+def test_cut_images_are_truncated(data: bytes, mime: str, why: str) -> None:
+    reason = judge(data, mime)
+    assert reason is not None and reason.startswith("truncated") and why in reason
+
+
+def test_a_bmp_without_its_size_is_not_judged() -> None:
+    data = bytearray(bmp_bytes())
+    data[2:6] = bytes(4)  # some writers leave the file size out
+    assert judge(bytes(data)[:-5], "image/bmp") is None
+
+
+def test_a_cut_png_with_a_matching_length_is_not_saved(
+    fake_api: FakeAPI, client: httpx.Client, out: Path
+) -> None:
+    # The host stored a partial file and serves it whole: HTTP cannot tell, the PNG can.
+    cut = png_bytes(64, 64)[:-20]
+    fake_api.add("/img/a.png", Reply.bytes(cut))
+    saved = fetch(client, f"{fake_api.url}/img/a.png", out, retries=2)
+    assert_failed(saved, out, "truncated", "IEND")
+    assert len(fake_api.requests) == 1  # the same URL gives the same cut file: not retried
+
+
+def test_a_cut_inline_image_is_not_saved(out: Path) -> None:
+    saved = save_inline(inline(jpeg_bytes()[:-2]), directory=out, stem=STEM, index=0)
+    assert_failed(saved, out, "truncated", "JPEG")

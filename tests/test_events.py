@@ -29,6 +29,7 @@ from wan_cli.api.events import (
     looks_like_image_link,
     usage_from,
 )
+from wan_cli.api.events.inline import InlineImage
 from wan_cli.api.sse import SSEMessage, iter_sse
 from wan_cli.errors import ApiRejected, AuthError, ServiceUnavailable, error_from_api
 
@@ -47,6 +48,8 @@ URL2 = (
 )
 # The smallest real PNG header, enough to tell bytes survived base64.
 PNG_BYTES = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06"
+# Inline images keep their base64 (decoded when saved): equal whatever header came before it.
+PNG_INLINE = InlineImage(base64.b64encode(PNG_BYTES).decode())
 
 
 def sse(chunks: Iterable[bytes]) -> list[Event]:
@@ -505,7 +508,7 @@ def test_markdown_data_uri_image_is_decoded() -> None:
     uri = "data:image/png;base64," + base64.b64encode(PNG_BYTES).decode()
     events = _gateway(f"here ![]({uri})")
     assert events[0] == TextDelta("here [image 1]")
-    assert events[1] == ImageRef(0, data=PNG_BYTES)
+    assert events[1] == ImageRef(0, data=PNG_INLINE)
 
 
 def test_looks_like_image_link() -> None:
@@ -530,8 +533,8 @@ def test_openai_images_urls_and_b64() -> None:
     images = of_type(events, ImageRef)
     assert images == [
         ImageRef(0, url=URL1, revised_prompt="An autumn-style painting of an umbrella"),
-        ImageRef(1, data=PNG_BYTES),
-        ImageRef(2, data=PNG_BYTES),
+        ImageRef(1, data=PNG_INLINE),
+        ImageRef(2, data=PNG_INLINE),
     ]
     assert not of_type(events, TextDelta)  # revised_prompt rides on the ImageRef
     assert events[-2:] == [Usage(20, 4160, 4180), Done(None)]
@@ -550,7 +553,7 @@ def test_older_dashscope_results_shape() -> None:
     }
     assert list(events_from_json(document)) == [
         ImageRef(0, url=URL1),
-        ImageRef(1, data=PNG_BYTES),
+        ImageRef(1, data=PNG_INLINE),
         Usage(image_count=2),
         Done(None),
     ]

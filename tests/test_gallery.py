@@ -210,8 +210,10 @@ def test_page_shows_every_image_with_its_prompt_escaped(generated: Gallery) -> N
         ["a-cat-1.png", "a-cat-2.png", "b%20run%20%231.jpg", "plain.png", "damaged.png"]
     )
     assert all(
-        link.attrs["href"] == link.find_all("img")[0].attrs["src"] for link in dom.find_all("a")
+        link.attrs["href"] == link.find_all("img")[0].attrs["src"]
+        for link in dom.find_all("a", "thumb")
     )
+    assert "loading" not in page and "decoding" not in page  # eager: screenshots show them
 
     runs = runs_by_prompt(dom)
     assert set(runs) == {EVIL_PROMPT, "a lighthouse", "from the chunk", "plain.png"}
@@ -221,13 +223,21 @@ def test_page_shows_every_image_with_its_prompt_escaped(generated: Gallery) -> N
     assert [t.text() for t in texts] == [EVIL_TEXT.strip()]  # once per run, beside its images
     facts = {dt.text(): dd for dt, dd in zip(evil.find_all("dt"), evil.find_all("dd"), strict=True)}
     assert facts["model"].text() == "wan2.6-image · gateway"
-    assert facts["time"].text() == "2025-03-01 10:00:00 UTC"
+    assert evil.find_all("time")[0].text() == "2025-03-01 10:00 UTC"
     assert facts["request id"].text() == "req-A"
     assert facts["negative prompt"].text() == "blur"
-    params = facts["parameters"].text().replace("\xa0", " ")
-    assert "size 1280*1280" in params and "seed 42" in params and "watermark false" in params
-    assert "negative_prompt" not in params  # shown on its own line
-    assert "total_tokens 31" in facts["usage"].text().replace("\xa0", " ")
+    # The parameters as a person reads them, one per line, in reading order.
+    assert [dt.text() for dt in evil.find_all("dt")][:5] == [
+        "size",
+        "images",
+        "seed",
+        "negative prompt",
+        "watermark",
+    ]
+    assert facts["size"].text() == "1280×1280" and facts["images"].text() == "2"
+    assert facts["seed"].text() == "42" and facts["watermark"].text() == "off"
+    assert "negative_prompt" not in evil.text()
+    assert "total tokens 31" in facts["usage"].text()
     assert "No provenance" in runs["plain.png"].text()
     assert runs["a lighthouse"].find_all("div", "text") == []
 
@@ -456,11 +466,17 @@ def test_history_gallery_shows_recent_runs(
     placeholders = [p.text() for p in gone.find_all("div", "placeholder")]
     assert placeholders == ["the file is no longer there", "HTTP 403"]
     assert "unsaved: 1 of 2 image(s) could not be saved" in gone.text()
+    (rescue,) = gone.find_all("p", "rescue")  # the one link left can still be fetched
+    assert rescue.find_all("code")[0].text() == "wan history download 3"
+    assert "1 image was not saved" in rescue.text()
+    assert runs["relative"].find_all("p", "rescue") == []
+    assert [b.text() for b in gone.find_all("span", "badge")] == ["generate", "unsaved"]
+    assert "run 3" in gone.find_all("p", "meta")[0].text()
     facts = {
         dt.text(): dd.text()
         for dt, dd in zip(gone.find_all("dt"), gone.find_all("dd"), strict=True)
     }
-    assert facts["history"] == "run 3" and facts["references"] == "ref.png"
+    assert facts["references"] == "ref.png (file not found)"
     assert facts["negative prompt"] == "noise" and facts["request id"] == "req-gone"
 
     limited = run_cli(["gallery", "--history", "--limit", "1", "-o", str(page)])

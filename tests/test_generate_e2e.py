@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RunCli, SpawnWan, disk_full
+from tests.conftest import RunCli, RunWan, SpawnWan, disk_full
 from tests.fakeapi import FakeAPI, Reply, png_bytes, sse_chunk, sse_error
 
 API = "/v1/images/generations"
@@ -155,7 +155,7 @@ def test_gateway_shape_with_links_in_text(
         "request_id": "req_uuid_123456",
     }
     fake_api.add(API, Reply.json(body))
-    result = run_cli(args(fake_api, tmp_path, "--json"), env=ENV)
+    result = run_cli(args(fake_api, tmp_path, "--json", "--max-images", "2"), env=ENV)
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
     assert {image["url"] for image in document["images"]} == {typed, in_text}
@@ -174,7 +174,7 @@ def test_openai_shape_with_url_and_base64(
         "usage": {"total_tokens": 10},
     }
     fake_api.add(API, Reply.json(body))
-    result = run_cli(args(fake_api, tmp_path), env=ENV)
+    result = run_cli(args(fake_api, tmp_path, "--max-images", "2"), env=ENV)
     assert result.exit_code == 0, result.stderr
     files = [Path(p) for p in result.stdout.splitlines()]
     assert len(files) == 2
@@ -563,6 +563,23 @@ def test_second_run_never_overwrites(fake_api: FakeAPI, run_cli: RunCli, tmp_pat
     assert len(saved_files(tmp_path)) == 2
 
 
+@pytest.mark.regression("a Chinese prompt was saved as image-<time>-1.png")
+@pytest.mark.parametrize("locale", ["C.UTF-8", "C"])
+def test_a_prompt_in_any_script_names_its_file(
+    fake_api: FakeAPI, run_wan_subprocess: RunWan, tmp_path: Path, locale: str
+) -> None:
+    """The real `wan`, even under the C locale (Python's UTF-8 mode keeps the name)."""
+    fake_api.add(API, _ok_stream(fake_api))
+    prompt = "一只红狐狸在雪地里"
+    argv = ["generate", prompt, "--base-url", f"{fake_api.url}/v1", "-o", str(tmp_path)]
+    done = run_wan_subprocess(argv, env={**ENV, "LC_ALL": locale, "LANG": locale})
+    assert done.returncode == 0, done.stderr
+    [image] = saved_files(tmp_path)
+    assert re.fullmatch(r"一只红狐狸在雪地里-\d{8}-\d{6}-1\.png", image.name), image.name
+    assert done.stdout.strip() == str(image)
+    assert json.loads(Path(f"{image}.json").read_text(encoding="utf-8"))["prompt"] == prompt
+
+
 def test_provenance_sidecar_and_png_text(
     fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path
 ) -> None:
@@ -714,3 +731,24 @@ def test_provenance_holds_the_whole_answer_even_text_after_the_image(
     assert sidecar["usage"]["output_tokens"] == 4  # the final, cumulative usage
     embedded = json.loads(read_png_text(image)["wan"])
     assert embedded["text"] == "Before. After the image."
+
+
+@pytest.mark.parametrize("where", ["body", "header"])
+def test_a_refused_request_keeps_its_request_id_in_json_and_history(
+    where: str, fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path
+) -> None:
+    """stderr, --json and `wan history show` all give the request id support asks for."""
+    body = {"code": "DataInspectionFailed", "message": "Input data may be inappropriate."}
+    headers = {}
+    if where == "body":
+        body["request_id"] = "req-refused-1"
+    else:
+        headers["X-Request-Id"] = "req-refused-1"
+    fake_api.add(API, Reply.json(body, status=400, headers=headers))
+    result = run_cli(args(fake_api, tmp_path, "--json"), env=ENV)
+    assert result.exit_code == 4
+    assert "req-refused-1" in result.stderr
+    document = json.loads(result.stdout)
+    assert document["request_id"] == document["error"]["request_id"] == "req-refused-1"
+    shown = run_cli(["history", "show", str(document["history_id"])])
+    assert "req-refused-1" in shown.stdout

@@ -127,10 +127,40 @@ def test_version_1_database_gains_task_columns_and_keeps_its_rows(
     assert [run.id for run in store.list_runs(failed=True)] == [failed]
     store.close()
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 3
     indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
-    assert "runs_task_id" in indexes
+    assert {"runs_task_id", "runs_request_id"} <= indexes
     conn.close()
+
+
+def test_search_uses_the_full_text_index_and_keeps_it_in_step(tmp_path: Path) -> None:
+    """Search finds any 3+ character substring of the prompt or text, in any case, through the
+    trigram index (no scan), including runs recorded before the index existed (the migration
+    rebuilds it) and text written after the run started; cleared runs leave it."""
+    path = tmp_path / "history.db"
+    store = store_at(path)
+    fox = start(store, "A Red FOX in the snow")
+    whale = start(store, "a blue whale")
+    store.record_end(
+        whale, exit_code=0, error=None, usage=None, text="Under the Aurora.", request_id="req-w"
+    )
+    assert [run.id for run in store.list_runs(search="red fox")] == [fox]
+    assert [run.id for run in store.list_runs(search="aurora")] == [whale]  # text, later
+    assert [run.id for run in store.list_runs(search="req-w")] == [whale]  # a request id
+    assert [run.id for run in store.list_runs(search='"')] == []  # quotes are not syntax
+    assert [run.id for run in store.list_runs(search="x")] == [fox]  # short: a scan
+    plan = store._conn.execute(
+        "EXPLAIN QUERY PLAN SELECT * FROM runs WHERE"
+        " (id IN (SELECT rowid FROM runs_search WHERE runs_search MATCH ?)"
+        " OR request_id = ? OR task_id = ?) ORDER BY id DESC",
+        ('"fox"', "fox", "fox"),
+    ).fetchall()
+    details = [str(row[-1]) for row in plan]
+    assert not any(detail.split()[:2] == ["SCAN", "runs"] for detail in details), details
+    assert any("runs_search" in detail for detail in details), details
+    store.delete_runs()
+    assert store.list_runs(search="whale") == []
+    store.close()
 
 
 def test_newer_schema_warns_once_for_a_run_and_is_an_error_for_commands(

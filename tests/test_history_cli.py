@@ -734,3 +734,33 @@ def test_a_rescued_unsaved_run_becomes_ok(
     assert (run.status, run.exit_code, run.error) == ("ok", 0, None)
     assert run.saved_count == 1 and run.text == "t"
     assert run_cli(["history", "--failed", "--json"], env=ENV).stdout.strip() == "[]"
+
+
+def test_history_download_into_a_relative_dir_finds_what_it_saved_from_anywhere(
+    fake_api: FakeAPI, run_wan_subprocess: RunWan, tmp_path: Path
+) -> None:
+    """`history download N -o rescued/` twice, then a plain `history download N` from another
+    folder: the image is fetched once and saved once."""
+    bad = f"{fake_api.url}/img/bad.png"
+    fake_api.add("/img/bad.png", Reply.status(500), Reply.bytes(png_bytes(8, 8)))
+    fake_api.add(API, Reply.sse([sse_chunk(image=bad, finish="stop")]))
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    work.mkdir()
+    elsewhere.mkdir()
+    first = run_wan_subprocess(
+        ["generate", "a fox", "-o", "out", "--base-url", f"{fake_api.url}/v1"],
+        env=NO_RETRIES,
+        cwd=work,
+    )
+    assert first.returncode == 7, first.stderr
+
+    for _ in range(2):
+        rescue = run_wan_subprocess(
+            ["history", "download", "1", "-o", "rescued/"], env=NO_RETRIES, cwd=work
+        )
+        assert rescue.returncode == 0, rescue.stderr
+    plain = run_wan_subprocess(["history", "download", "1"], env=NO_RETRIES, cwd=elsewhere)
+    assert plain.returncode == 0 and "already saved" in plain.stderr, plain.stderr
+    assert len(fake_api.requests_to("/img/bad.png")) == 2  # the failed try, then one rescue
+    assert [p.name for p in (work / "rescued").glob("*.png")] == [Path(plain.stdout.strip()).name]
+    assert not list((work / "out").glob("*.png"))

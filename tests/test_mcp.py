@@ -407,7 +407,8 @@ def test_history_has_the_runs(fake_api: FakeAPI, tmp_path: Path) -> None:
         results["made"] = await session.call_tool(
             "generate_image", {"prompt": "a lighthouse", "max_images": 2}
         )
-        await session.call_tool("generate_image", {"prompt": "a windmill"})
+        # Asks for 1, the answer holds 2: the extra one is listed, not saved, and billed.
+        results["extra"] = await session.call_tool("generate_image", {"prompt": "a windmill"})
         results["all"] = await session.call_tool("list_runs", {})
         results["found"] = await session.call_tool("list_runs", {"search": "windmill"})
         run_id = structured(results["made"])["run_id"]
@@ -421,7 +422,12 @@ def test_history_has_the_runs(fake_api: FakeAPI, tmp_path: Path) -> None:
     made = structured(results["made"])
     [found] = structured(results["found"])["runs"]
     assert found["prompt"] == "a windmill" and found["id"] == made["run_id"] + 1
-    assert found["status"] == "ok" and found["images"] == found["saved"] == 2
+    assert found["status"] == "ok" and (found["images"], found["saved"]) == (2, 1)
+    extra = structured(results["extra"])
+    assert len(extra["paths"]) == 1 and extra["images"][1]["extra"] is True
+    assert extra["images_spent"] == 2 and "1 more image(s) than asked for" in text_of(
+        results["extra"]
+    )
     assert runs[1]["paths"] == made["paths"]
     run = structured(results["run"])["run"]
     assert run["id"] == made["run_id"] and run["request_id"] == "req-1"

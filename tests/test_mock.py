@@ -108,6 +108,10 @@ def test_mock_runs_are_marked_in_json_and_history(
     assert "mock" in document["text"]
     listing = run_wan_subprocess(["history"])
     assert "mock" in listing.stdout
+    page = tmp_path / "gallery.html"
+    gallery = run_wan_subprocess(["gallery", "--history", "-o", str(page)])
+    assert gallery.returncode == 0, gallery.stderr
+    assert 'class="badge mock"' in page.read_text(encoding="utf-8")
 
 
 def test_edit_makes_exactly_n_images_derived_from_the_references(

@@ -5,12 +5,25 @@ from __future__ import annotations
 import errno
 import os
 import threading
+import time
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from wan_cli.files.naming import check_stem, claim_path, ext_for_mime, image_stem, slugify
+from wan_cli.files.naming import (
+    SLUG_BYTES,
+    SLUG_CHARS,
+    STALE_TEMP_AGE_S,
+    check_stem,
+    claim_path,
+    create_temp,
+    ext_for_mime,
+    image_stem,
+    remove_stale_temps,
+    slugify,
+    temp_prefix,
+)
 
 
 @pytest.mark.parametrize(
@@ -18,11 +31,22 @@ from wan_cli.files.naming import check_stem, claim_path, ext_for_mime, image_ste
     [
         ("A cat on a skateboard", "a-cat-on-a-skateboard"),
         ("  Hello,   WORLD!!  ", "hello-world"),
-        ("Café crème brûlée", "cafe-creme-brulee"),
-        ("Straße in Łódź", "strasse-in-lodz"),
-        ("Smørrebrød", "smorrebrod"),
-        ("一只猫 cat 🐱", "cat"),
-        ("一只猫", "image"),
+        ("Café crème brûlée", "café-crème-brûlée"),
+        ("Straße in Łódź", "straße-in-łódź"),
+        ("Smørrebrød", "smørrebrød"),
+        ("Cafe\u0301", "café"),  # NFKC: the decomposed é is composed
+        ("一只红狐狸在雪地里", "一只红狐狸在雪地里"),
+        ("赤いキツネが雪の中に", "赤いキツネが雪の中に"),
+        ("ｷﾂﾈ", "キツネ"),  # halfwidth katakana → fullwidth
+        ("Красная Лиса", "красная-лиса"),
+        ("ΟΔΟΣ", "οδος"),  # with the final sigma
+        ("ثعلب أحمر", "ثعلب-أحمر"),
+        ("नमस्ते दुनिया", "नमस्ते-दुनिया"),  # vowel signs and virama are kept with their letters
+        ("一只猫 cat 🐱", "一只猫-cat"),
+        ("🐱🐶", "image"),
+        ("\u0301\u0301x", "x"),  # marks without a letter
+        ("a\u202egnp.exe", "a-gnp-exe"),  # a bidi override cannot disguise the extension
+        ("a\u200bb\x00c\nd", "a-b-c-d"),
         ("", "image"),
         ("!!!", "image"),
         ("../../etc/passwd", "etc-passwd"),
@@ -47,10 +71,39 @@ def test_slugify_cuts_a_single_long_word() -> None:
     assert slugify("abcdefghij klm", max_len=5) == "abcde"
 
 
+def test_slugify_bounds_characters_and_utf8_bytes() -> None:
+    assert slugify("一" * 100) == "一" * 26  # 3 bytes each: 78 of the 80 bytes
+    assert slugify("я" * 100) == "я" * 40  # 2 bytes each: both limits at once
+    assert slugify("a" * 100) == "a" * 40
+    assert slugify("ab cd ef", max_bytes=6) == "ab-cd"  # at a word boundary
+    assert slugify("ñañ ñ", max_bytes=4) == "ña"  # between characters, never inside one
+    assert slugify("狐狸" * 30, max_len=5) == "狐狸狐狸狐"
+    for prompt in ("一只红狐狸在雪地里" * 9, "Красная лиса " * 9, "नमस्ते " * 20, "ñ" * 99):
+        slug = slugify(prompt)
+        assert len(slug) <= SLUG_CHARS and len(slug.encode()) <= SLUG_BYTES, prompt
+        stem = image_stem(prompt, datetime(2025, 1, 2, 3, 4, 5), 99)
+        # The longest file we make from it: the sidecar's temp file, with a collision suffix.
+        assert len(f".{stem}-9999.webp.json.tmp-0123abcd".encode()) < 143  # eCryptfs' limit
+
+
+def test_slugify_never_separates_a_letter_from_its_marks() -> None:
+    # नि is न + the vowel sign ि: a cut between them would leave a different letter.
+    assert slugify("नि" * 30, max_len=7) == "निनिनि"
+    assert slugify("नि" * 30, max_len=8) == "निनिनिनि"
+
+
+def test_slugify_is_a_safe_stem() -> None:
+    for prompt in ("..", ".env", "-rf", "--x", "CON", "a/../b", "\\server\\x", "…", "ｰ"):
+        slug = slugify(prompt)
+        check_stem(slug)
+        assert not slug.startswith(("-", ".")), prompt
+
+
 def test_image_stem() -> None:
     when = datetime(2025, 1, 2, 3, 4, 5)
     assert image_stem("A red fox", when, 1) == "a-red-fox-20250102-030405-1"
     assert image_stem("", when, 3) == "image-20250102-030405-3"
+    assert image_stem("一只红狐狸在雪地里", when, 1) == "一只红狐狸在雪地里-20250102-030405-1"
     with pytest.raises(ValueError):
         image_stem("x", when, 0)
 
@@ -155,3 +208,58 @@ def test_other_link_errors_propagate(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         claim_path(tmp_path, "x", "png", tmp_path / "missing")
     assert os.listdir(tmp_path) == []
+
+
+# -- temp files killed runs leave behind -----------------------------------------------------
+
+# Above Linux's largest possible pid (2^22): never a live process.
+DEAD_PID = 4_194_305
+
+
+def _named(directory: Path, name: str, age_s: float = 0.0) -> Path:
+    path = directory / name
+    path.write_bytes(b"partial")
+    when = time.time() - age_s
+    os.utime(path, (when, when))
+    return path
+
+
+def test_temp_names_say_whose_they_are(tmp_path: Path) -> None:
+    prefix = temp_prefix("a-cat-1")
+    assert prefix.startswith(".a-cat-1.part-") and f"-{os.getpid()}-" in prefix
+    fd, path = create_temp(tmp_path, prefix)
+    os.close(fd)
+    assert remove_stale_temps(tmp_path) == [] and path.exists()  # our own: alive
+
+
+def test_stale_temps_are_removed_and_live_ones_kept(tmp_path: Path) -> None:
+    ours = temp_prefix("a-cat-1")
+    owner = ours.split(".part-", 1)[1].split("-", 1)[0]
+    dead = _named(tmp_path, f".a-cat-1.part-{owner}-{DEAD_PID}-0123abcd")
+    dead_embed = _named(tmp_path, f"..a-cat-1.part-{owner}-{DEAD_PID}-0123abcd.embed-89abcdef")
+    live = _named(tmp_path, f"{ours}deadbeef")
+    elsewhere = _named(tmp_path, f".a-cat-1.part-ffffff-{DEAD_PID}-0123abcd")  # another host
+    old_style = _named(tmp_path, ".a-cat-1.part-0123abcd")  # before owners were named
+    old = _named(tmp_path, ".a-cat-2.part-0123abcd", age_s=STALE_TEMP_AGE_S + 60)
+    old_elsewhere = _named(
+        tmp_path, f".a-cat-2.part-ffffff-{DEAD_PID}-0123abcd", age_s=STALE_TEMP_AGE_S + 60
+    )
+    others = [
+        _named(tmp_path, name, age_s=STALE_TEMP_AGE_S + 60)
+        for name in (
+            "a-cat-1.png",
+            ".a-cat-1.png.json.tmp-0123abcd",
+            ".hidden",
+            "x-1.part-0123abcd",  # not hidden: not ours
+            ".notes.part-0123abcd",  # no image index: not ours
+        )
+    ]
+    removed = remove_stale_temps(tmp_path)
+    assert sorted(removed) == sorted([dead, dead_embed, old, old_elsewhere])
+    for kept in (live, elsewhere, old_style, *others):
+        assert kept.exists(), kept.name
+    assert not any(path.exists() for path in removed)
+
+
+def test_stale_temps_in_a_missing_directory(tmp_path: Path) -> None:
+    assert remove_stale_temps(tmp_path / "missing") == []

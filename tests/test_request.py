@@ -402,7 +402,7 @@ def test_seed_out_of_range(seed: int) -> None:
 
 
 def test_unknown_provider() -> None:
-    with pytest.raises(UsageError, match=r"unknown provider 'openai' \(gateway, dashscope\)"):
+    with pytest.raises(UsageError, match=r"unknown provider 'openai' \(gateway, dashscope, mock\)"):
         validate_inputs(gen(provider="openai"))
 
 

@@ -219,7 +219,7 @@ def test_submit_then_wait_through_pending_and_running_to_saved_images(
     fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    assert submit(run_cli, fake_api, out).exit_code == 0
+    assert submit(run_cli, fake_api, out, "--max-images", "2").exit_code == 0
     listed = run_cli(["task", "list"], env=ENV)
     assert listed.exit_code == 0
     assert listed.stdout.startswith(f"{TASK}  PENDING")

@@ -20,6 +20,7 @@ from wan_cli.errors import (
     ApiRejected,
     RateLimited,
     ServiceUnavailable,
+    UsageError,
     WanError,
     error_from_api,
     is_retryable,
@@ -28,6 +29,7 @@ from wan_cli.errors import (
 if TYPE_CHECKING:
     import httpx
 
+    from wan_cli.api.intake import ServiceAnswer
     from wan_cli.api.request import PreparedRequest
 
 USER_AGENT = f"wan/{__version__}"
@@ -69,30 +71,52 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - current)
 
 
+def check_api_key(api_key: str) -> str:
+    """The key, if it can be sent in a header; else UsageError (exit 2) saying why, without
+    showing it. Checked before anything is recorded or sent."""
+    for position, char in enumerate(api_key, start=1):
+        if not char.isascii():
+            why = f"a non-ASCII character (position {position})"
+        elif not char.isprintable():
+            why = f"a control character (position {position})"
+        else:
+            continue
+        raise UsageError(
+            f"the API key contains {why}, so it cannot be sent in an HTTP header",
+            hint="copy the key again from the provider's console: `wan config set api-key`",
+        )
+    return api_key
+
+
 def make_api_client(timeout: float) -> httpx.Client:
-    """One client per run: proxies from the environment, our User-Agent, no redirects.
+    """One client per run: proxies from the environment, our User-Agent, no redirects, and
+    only the encodings `intake` decodes itself (with a bound on the decompressed size).
 
     Redirects are not followed so the Authorization header can never be carried to another host.
     """
     import httpx
 
+    from wan_cli.api.intake import ACCEPT_ENCODING
+
     return httpx.Client(
         timeout=httpx.Timeout(timeout, connect=min(CONNECT_TIMEOUT, timeout)),
-        headers={"User-Agent": USER_AGENT},
+        headers={"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING},
         follow_redirects=False,
         trust_env=True,
     )
 
 
-def _error_from_response(response: httpx.Response) -> WanError:
+def _error_from_response(answer: ServiceAnswer) -> WanError:
     from wan_cli.api.events import error_event
+    from wan_cli.api.intake import ERROR_LIMIT
 
-    event = error_event(response.status_code, response.read(), response.headers.get("content-type"))
+    body = answer.read(ERROR_LIMIT, what="an error body", cut=True)
+    event = error_event(answer.status_code, body, answer.content_type)
     return error_from_api(
-        event.status or response.status_code,
+        event.status or answer.status_code,
         event.code,
         event.message,
-        event.request_id or response.headers.get("x-request-id"),
+        event.request_id or answer.headers.get("x-request-id"),
     )
 
 
@@ -105,15 +129,19 @@ def open_answer(
     on_retry: RetryHook | None = None,
     sleep: Callable[[float], None] = time.sleep,
     log: Callable[[str], None] | None = None,
-) -> Iterator[httpx.Response]:
-    """Send `prepared` and yield the successful (2xx) response, open for streaming.
+) -> Iterator[ServiceAnswer]:
+    """Send `prepared` and yield the successful (2xx) answer, open for streaming.
 
     Retries connection errors, timeouts before the answer, and retryable statuses; raises the
     matching `WanError` when the service says no or the attempts run out. `log` receives
-    request/response metadata for `--verbose`, with the key masked.
+    request/response metadata for `--verbose`, with the key masked. Every answer, and every
+    error's text, comes through `intake`: bounded, and with the key redacted.
     """
     import httpx
 
+    from wan_cli.api.intake import Redactor, ServiceAnswer
+
+    redactor = Redactor(api_key)
     headers = {**prepared.headers, "Authorization": f"Bearer {api_key}"}
     body = prepared.body_bytes()
     if body:
@@ -129,7 +157,7 @@ def open_answer(
             prepared.method, prepared.url, headers=headers, content=_slices(body) if body else None
         )
         try:
-            response = client.send(request, stream=True)
+            answer = ServiceAnswer(client.send(request, stream=True), redactor)
         except httpx.TimeoutException:
             failure = ServiceUnavailable(
                 f"no answer from {request.url.host} in time",
@@ -137,38 +165,40 @@ def open_answer(
             )
         except httpx.TransportError as error:
             failure = ServiceUnavailable(
-                f"cannot reach {request.url.host}: {_transport_reason(error)}",
+                f"cannot reach {request.url.host}: {redactor.text(_transport_reason(error))}",
                 hint="check the network, proxy settings and --base-url",
             )
         else:
             if log is not None:
-                log(describe_response(response))
-            if response.is_success:
+                log(describe_response(answer))
+            if answer.is_success:
                 try:
-                    yield response
+                    yield answer
                 finally:
-                    response.close()
+                    answer.close()
                 return
-            if response.is_redirect:
-                response.close()
-                where = response.headers.get("location", "elsewhere")
+            if answer.is_redirect:
+                answer.close()
+                where = answer.headers.get("location", "elsewhere")
                 raise ApiRejected(
-                    f"the API answered HTTP {response.status_code}, a redirect to {where}: "
+                    f"the API answered HTTP {answer.status_code}, a redirect to {where}: "
                     "not followed, so the API key stays with the configured host",
                     hint="check --base-url / WAN_BASE_URL (https? the /v1 suffix?)",
-                    status=response.status_code,
+                    status=answer.status_code,
                 )
             try:
-                failure = _error_from_response(response)
+                failure = _error_from_response(answer)
             except httpx.HTTPError:
                 failure = ServiceUnavailable(
-                    f"HTTP {response.status_code} and the connection broke while reading the error"
+                    f"HTTP {answer.status_code} and the connection broke while reading the error"
                 )
+            except WanError as unreadable:  # an encoding we cannot decode: the status says it
+                failure = error_from_api(answer.status_code, None, unreadable.message)
             finally:
-                response.close()
-            if not is_retryable(response.status_code, failure.code):
+                answer.close()
+            if not is_retryable(answer.status_code, failure.code):
                 raise failure
-            wait = parse_retry_after(response.headers.get("retry-after"))
+            wait = parse_retry_after(answer.headers.get("retry-after"))
             if wait is not None and wait > MAX_RETRY_AFTER:
                 failure.hint = f"the service asks to wait {wait:.0f} s before trying again"
                 raise failure
@@ -193,22 +223,29 @@ def _slices(body: bytes | bytearray, size: int = 1 << 20) -> Iterator[bytes]:
 def describe_request(
     method: str, url: str, headers: dict[str, str], size: int, api_key: str
 ) -> str:
-    """One line per header, the key masked (and a user:password in the URL): for `--verbose`."""
-    from wan_cli.settings import display_value, mask_key
+    """One line per header, the key and any password in the URL masked: for `--verbose`."""
+    from wan_cli.api.request import url_without_password
+    from wan_cli.settings import mask_key
 
-    lines = [f"{method} {display_value('base-url', url)} ({size} bytes)"]
+    lines = [f"{method} {url_without_password(url)} ({size} bytes)"]
     for name, value in headers.items():
         shown = value.replace(api_key, mask_key(api_key)) if api_key else value
         lines.append(f"  {name}: {shown}")
     return "\n".join(lines)
 
 
-def describe_response(response: httpx.Response) -> str:
-    interesting = ("content-type", "content-length", "x-request-id", "x-dashscope-request-id")
-    lines = [f"HTTP {response.status_code} {response.reason_phrase}".rstrip()]
+def describe_response(answer: ServiceAnswer) -> str:
+    interesting = (
+        "content-type",
+        "content-length",
+        "content-encoding",
+        "x-request-id",
+        "x-dashscope-request-id",
+    )
+    lines = [f"HTTP {answer.status_code} {answer.reason}".rstrip()]
     for name in interesting:
-        if name in response.headers:
-            lines.append(f"  {name}: {response.headers[name]}")
+        if name in answer.headers:
+            lines.append(f"  {name}: {answer.headers[name]}")
     return "\n".join(lines)
 
 

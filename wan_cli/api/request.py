@@ -319,7 +319,8 @@ def render_dry_run(req: PreparedRequest, *, pretty: bool, abbreviate_data: bool)
     body: Any = req.body
     if abbreviate_data:
         body = _abbreviate(req.body, {ref.value: ref for ref in req.refs if ref.kind != "url"})
-    document = {"method": req.method, "url": req.url, "headers": dict(req.headers), "body": body}
+    url = url_without_password(req.url)
+    document = {"method": req.method, "url": url, "headers": dict(req.headers), "body": body}
     if pretty:
         return json.dumps(document, ensure_ascii=False, indent=2)
     return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
@@ -328,12 +329,14 @@ def render_dry_run(req: PreparedRequest, *, pretty: bool, abbreviate_data: bool)
 def render_curl(req: PreparedRequest) -> str:
     """A runnable curl command. The key comes from "$WAN_API_KEY" (expanded by the shell, never
     written here); the body goes through a quoted heredoc so a 40 MB body does not hit the
-    argument-length limit and nothing inside it is expanded."""
+    argument-length limit and nothing inside it is expanded. A password in the base URL is
+    masked (`***@`), as everywhere it is shown: put it back by hand to run the command."""
     import shlex
 
     # Compact JSON is one line starting with "{", so it can never be the terminator line.
     body = req.body_bytes().decode("utf-8")
-    lines = [f"curl -sS{' -N' if req.stream else ''} -X {req.method} {shlex.quote(req.url)}"]
+    url = shlex.quote(url_without_password(req.url))
+    lines = [f"curl -sS{' -N' if req.stream else ''} -X {req.method} {url}"]
     lines.append('-H "Authorization: Bearer $WAN_API_KEY"')
     lines.extend(f"-H {shlex.quote(f'{name}: {value}')}" for name, value in req.headers.items())
     lines.append("--data-binary @- <<'JSON'")
@@ -345,3 +348,13 @@ def url_host(url: str) -> str:
     from urllib.parse import urlsplit
 
     return urlsplit(url).netloc.rpartition("@")[2]
+
+
+def url_without_password(url: str) -> str:
+    """The URL with any `user:password@` replaced by `***@`: for everything that shows a URL
+    (`--dry-run`, `--curl`, `-v`), as `config show` and `doctor` show the base URL."""
+    scheme, sep, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    if not sep or "@" not in authority:
+        return url
+    return f"{scheme}{sep}***@{authority.rpartition('@')[2]}{slash}{path}"

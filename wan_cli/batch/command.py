@@ -16,19 +16,21 @@ from wan_cli.batch.pacing import BatchPacer
 from wan_cli.batch.parse import FORMATS, parse_batch
 from wan_cli.batch.plan import (
     BatchPlan,
+    Consent,
     Resume,
     Shard,
     check_budget,
+    consent,
     make_plan,
-    needs_confirmation,
     parse_shard,
     plan_summary,
+    refusal,
 )
 from wan_cli.batch.report import print_summary, report_document
 from wan_cli.batch.runner import run_batch
 from wan_cli.batch.views import make_progress
 from wan_cli.errors import ExitCode, Interrupted, UsageError
-from wan_cli.run.assemble import command_settings, output_dir_of, sending_config
+from wan_cli.run.assemble import command_settings, output_dir_of, sending_config, sending_key
 from wan_cli.run.options import OutputFlags, RequestOptions, SettingFlags
 from wan_cli.ui.output import Output, ask_yes_no, is_terminal, printable_url, set_output
 
@@ -84,9 +86,7 @@ def _run(options: BatchOptions, settings: Settings, stdin: TextIO, out: Output) 
         _print_dry_run(plan, out)
         return ExitCode.OK
 
-    from wan_cli.settings import require_api_key
-
-    require_api_key(settings)  # before the question: a missing key is exit 3 at once
+    sending_key(settings)  # before the question: a missing or unusable key fails at once
     if not plan.to_send:
         out.info(f"nothing to send: {len(plan.skipped)} line(s) skipped (--force sends them again)")
         if options.output.json_output:
@@ -97,8 +97,15 @@ def _run(options: BatchOptions, settings: Settings, stdin: TextIO, out: Output) 
         f"Send {plan.requests} request(s) that can produce up to {plan.max_images} billed images?"
     )
     interactive = is_terminal(stdin) and is_terminal(out.stderr)
-    asked = needs_confirmation(plan, yes=options.yes, interactive=interactive)
-    if asked and not ask_yes_no(
+    needed = consent(
+        plan,
+        yes=options.yes,
+        max_total_images=options.max_total_images,
+        interactive=interactive,
+    )
+    if needed is Consent.REFUSE:
+        raise refusal(plan)
+    if needed is Consent.ASK and not ask_yes_no(
         question, stdin, out.stderr, if_interrupted="interrupted: nothing was sent"
     ):
         raise UsageError("not confirmed: nothing was sent", hint="--yes skips the question")

@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     from wan_cli.batch.items import BatchItem
     from wan_cli.batch.manifest import ManifestRecord
 
-# On a terminal, a batch that could produce more images than this asks first (each is billed).
+# A batch that could produce more images than this asks first on a terminal, and without one is
+# refused unless --yes or --max-total-images says how much may be spent (each image is billed).
 CONFIRM_ABOVE_IMAGES = 20
 
 
@@ -148,6 +149,33 @@ def check_budget(plan: BatchPlan, max_total_images: int | None) -> None:
         )
 
 
-def needs_confirmation(plan: BatchPlan, *, yes: bool, interactive: bool) -> bool:
-    """Ask first only on a terminal, only when the batch could exceed the threshold."""
-    return interactive and not yes and plan.max_images > CONFIRM_ABOVE_IMAGES
+class Consent(StrEnum):
+    """What a batch needs before it is sent: nothing, a yes on the terminal, or a flag."""
+
+    SEND = "send"
+    ASK = "ask"
+    REFUSE = "refuse"
+
+
+def consent(
+    plan: BatchPlan, *, yes: bool, max_total_images: int | None, interactive: bool
+) -> Consent:
+    """A batch that could exceed the threshold is sent only when someone said so: `--yes`, a
+    yes on the terminal, or (without a terminal to ask) a `--max-total-images` cap, which
+    `check_budget` has already held it to. Like `terraform apply` without `-auto-approve`, a
+    script that says nothing is refused rather than billed."""
+    if yes or plan.max_images <= CONFIRM_ABOVE_IMAGES:
+        return Consent.SEND
+    if interactive:
+        return Consent.ASK
+    return Consent.SEND if max_total_images is not None else Consent.REFUSE
+
+
+def refusal(plan: BatchPlan) -> UsageError:
+    """Why a batch over the threshold was not sent without a terminal, and the flags to add."""
+    return UsageError(
+        f"this batch could produce up to {plan.max_images} billed images (over "
+        f"{CONFIRM_ABOVE_IMAGES}) and there is no terminal to ask: nothing was sent",
+        hint=f"add --yes to send it, or --max-total-images {plan.max_images} to send it with "
+        "a cap on what it may cost",
+    )

@@ -51,7 +51,7 @@ def run_line(
     from wan_cli.api.request import build_request
     from wan_cli.run.consume import consume_events
     from wan_cli.run.model import job_for
-    from wan_cli.run.outcome import settle
+    from wan_cli.run.outcome import extras_note, settle
     from wan_cli.run.source import api_answer
 
     started = time.monotonic()
@@ -68,7 +68,10 @@ def run_line(
             pacer.cancel,
             download_client=pacer.download_client(),
         )
-        return outcome_of(item, settle(record, line_config), time.monotonic() - started)
+        outcome = outcome_of(item, settle(record, line_config), time.monotonic() - started)
+        if (note := extras_note(record, line_config)) is not None:
+            progress.note(f"line {item.number}: {note}")
+        return outcome
     except WanError as error:
         return LineOutcome(
             item,

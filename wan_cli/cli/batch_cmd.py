@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from wan_cli.cli.completion_values import complete_image_path
 from wan_cli.cli.options import (
     ApiKey,
     BaseUrl,
@@ -78,14 +79,18 @@ def batch(
         typer.Option(
             "--max-total-images",
             metavar="N",
-            help="Refuse (exit 2, nothing sent) a batch that could produce more than N images.",
+            help="Refuse (exit 2, nothing sent) a batch that could produce more than N images. "
+            "A cap also lets a batch of more than 20 images run without a terminal.",
             show_default=False,
         ),
     ] = None,
     yes: Annotated[
         bool,
         typer.Option(
-            "--yes", "-y", help="Do not ask before sending a batch of more than 20 images."
+            "--yes",
+            "-y",
+            help="Send a batch of more than 20 images without asking. Without a terminal to "
+            "ask, such a batch is refused unless --yes or --max-total-images is given.",
         ),
     ] = False,
     dry_run: Annotated[
@@ -115,6 +120,7 @@ def batch(
             metavar="PATH|URL",
             help='Default reference image(s) for lines without "refs".',
             show_default=False,
+            autocompletion=complete_image_path,
         ),
     ] = None,
     size: Annotated[
@@ -189,6 +195,10 @@ def batch(
     --retry-failed sends only the failed/interrupted ones; --force sends all. A line is known
     by a hash of its request, so an edited line is sent again. When any request is rate
     limited (429, Retry-After) or retried, every worker waits before its next send.
+
+    A batch that could produce more than 20 images asks first on a terminal; without one (CI,
+    cron, a pipe) it is refused, exit 2 and nothing sent, unless --yes or --max-total-images N
+    says it may be sent.
 
     Exit code: 0 if every line succeeded, else the most severe that occurred, in this order:
     130, 3 (auth), 7 (not saved), 5 (rate limited), 6 (unavailable), 1, 4 (rejected), 2.

@@ -113,21 +113,32 @@ def quick_value(descriptor: TypeDescriptor, value: Any, param: Any = None, ctx: 
         return _NOT_QUICK
     if annotation is str or annotation is bool:
         return value if kind is annotation else _NOT_QUICK
+    if kind is annotation and kind in (int, float):  # a default, already typed
+        return _in_range(value, info)
     if kind is not str or not value:
         return _NOT_QUICK
-    if annotation is int and info.min is None and info.max is None:
+    if annotation is int:
         digits = value[1:] if value[0] == "-" else value
         if digits.isascii() and digits.isdigit() and len(digits) < 4000:
-            return int(value)
-    elif annotation is float and info.min is None and info.max is None:
-        if _FLOAT_CHARS.issuperset(value):
-            try:
-                return float(value)
-            except ValueError:
-                pass
+            return _in_range(int(value), info)
+    elif annotation is float and _FLOAT_CHARS.issuperset(value):
+        try:
+            return _in_range(float(value), info)
+        except ValueError:
+            pass
     elif descriptor.is_path and info.path_type is None and annotation is Path:
         return compat.checked_path(Path(value), info, param=param, ctx=ctx)
     return _NOT_QUICK
+
+
+def _in_range(number: float, info: Any) -> Any:
+    """`number` when it is within the option's `min`/`max` (typer clamps only with `clamp`);
+    otherwise typer converts it, and words the error, itself."""
+    if getattr(info, "clamp", False):
+        return _NOT_QUICK
+    if (info.min is not None and number < info.min) or (info.max is not None and number > info.max):
+        return _NOT_QUICK
+    return number
 
 
 def _lighten(command: Any, ctx: Any, *, subcommands: bool = True) -> None:

@@ -87,7 +87,7 @@ def gallery(
     if history:
         runs = _history_runs(out, limit)
         target = output or Path(DEFAULT_HISTORY_PAGE)
-        title = "wan: recent runs"
+        title = "recent runs"
     else:
         folder = directory or Path(".")
         if not folder.is_dir():
@@ -96,7 +96,7 @@ def gallery(
         if not runs:
             raise UsageError(f"no images in {folder}")
         target = output or folder / "index.html"
-        title = f"wan: {folder.absolute().name or folder.absolute()}"
+        title = folder.absolute().name or str(folder.absolute())
     if target.is_dir():
         target = target / "index.html"
     if target.exists() and not force and not pages.is_our_page(target):

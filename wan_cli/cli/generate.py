@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from wan_cli.cli.completion_values import complete_image_path
 from wan_cli.cli.options import (
     ApiKey,
     AsyncTask,
@@ -50,6 +51,7 @@ def generate(
             metavar="PATH|URL",
             help="A reference image: local path or http(s) URL (at most 1).",
             show_default=False,
+            autocompletion=complete_image_path,
         ),
     ] = None,
     size: Size = None,
@@ -91,7 +93,7 @@ def generate(
     Examples:
 
     \b
-      wan generate "an autumn painting of a lighthouse" --size 1280*720
+      wan generate "an autumn painting of a lighthouse" --size 1280x720
       wan generate "in this style, a winter scene" --ref style.png -o out/ --json
     """
     from wan_cli.run.options import OutputFlags, RequestOptions, SettingFlags
@@ -144,6 +146,7 @@ def edit(
             metavar="PATH|URL",
             help="Image to edit: local path or http(s) URL (1-4, in order).",
             show_default=False,
+            autocompletion=complete_image_path,
         ),
     ] = None,
     n: Annotated[

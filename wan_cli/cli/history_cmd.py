@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from wan_cli.cli.completion_values import complete_preview_protocol
 from wan_cli.cli.history_common import (
     JsonOption,
     OutputDir,
@@ -102,6 +103,7 @@ def show(
             metavar="auto|kitty|iterm2|sixel|blocks",
             help="How to draw previews (default: detected from the terminal).",
             show_default=False,
+            autocompletion=complete_preview_protocol,
         ),
     ] = None,
 ) -> None:

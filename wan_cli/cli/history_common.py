@@ -13,11 +13,18 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from wan_cli.cli.completion_values import complete_run_id
+
 if TYPE_CHECKING:
     from wan_cli.history import RunRow, Store
     from wan_cli.ui.output import Output
 
-RunId = Annotated[int, typer.Argument(metavar="ID", help="The run's id (see `wan history`).")]
+RunId = Annotated[
+    int,
+    typer.Argument(
+        metavar="ID", help="The run's id (see `wan history`).", autocompletion=complete_run_id
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 OutputDir = Annotated[
     Path | None,

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from wan_cli.cli.completion_values import complete_image_path
 from wan_cli.cli.history_common import OutputDir, RunId, get_run, output
 from wan_cli.cli.options import (
     BaseUrl,
@@ -47,6 +48,7 @@ def rerun(
             metavar="PATH|URL",
             help="Replace the reference images (repeat for several).",
             show_default=False,
+            autocompletion=complete_image_path,
         ),
     ] = None,
     negative_prompt: Annotated[
@@ -86,7 +88,7 @@ def rerun(
 
     \b
       wan history rerun 42 --seed 7
-      wan history rerun 42 --size 1280*720 --dry-run
+      wan history rerun 42 --size '1280*720' --dry-run
     """
     from dataclasses import replace
 

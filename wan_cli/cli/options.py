@@ -12,6 +12,7 @@ import typer
 from wan_cli.cli.completion_values import (
     complete_edit_size,
     complete_generate_size,
+    complete_preview_protocol,
     complete_profile,
     complete_provider,
 )
@@ -183,5 +184,6 @@ PreviewProtocol = Annotated[
         metavar="auto|kitty|iterm2|sixel|blocks",
         help="How to draw previews (default: detected from the terminal).",
         show_default=False,
+        autocompletion=complete_preview_protocol,
     ),
 ]

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from wan_cli.cli.completion_values import complete_task_id
 from wan_cli.cli.options import ApiKey, Profile, Quiet, Verbose
 
 if TYPE_CHECKING:
@@ -24,7 +25,12 @@ task_app = typer.Typer(
 )
 
 TaskId = Annotated[
-    str, typer.Argument(metavar="TASK_ID", help="The id printed by `wan generate --async`.")
+    str,
+    typer.Argument(
+        metavar="TASK_ID",
+        help="The id printed by `wan generate --async`.",
+        autocompletion=complete_task_id,
+    ),
 ]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 BaseUrl = Annotated[

@@ -1,9 +1,9 @@
 """File names for saved images: chosen by us, never taken from a URL, and never overwriting.
 
-The names are pure functions of the prompt, the time and the image's position. `claim_path` is the
-one function here that touches the disk: it publishes a finished temp file under the first free
-name, atomically, so two runs saving into the same directory at the same second never clobber
-each other.
+The names are pure functions of the prompt, the time and the image's position. `claim_path`
+publishes a finished temp file under the first free name, atomically, so two runs saving into the
+same directory at the same second never clobber each other. A temp file's name says which process
+writes it (`temp_prefix`), so `remove_stale_temps` can clear what a killed run left behind.
 """
 
 from __future__ import annotations
@@ -11,35 +11,14 @@ from __future__ import annotations
 import errno
 import os
 import re
+import time
 import unicodedata
 from collections.abc import Iterator
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 
-from wan_cli.files.fs import remove_quietly
-
-# Letters that NFKD does not decompose into ASCII but that have an obvious spelling.
-_TRANSLITERATE = str.maketrans(
-    {
-        "ß": "ss",
-        "æ": "ae",
-        "Æ": "AE",
-        "œ": "oe",
-        "Œ": "OE",
-        "ø": "o",
-        "Ø": "O",
-        "đ": "d",
-        "Đ": "D",
-        "ð": "d",
-        "Ð": "D",
-        "ł": "l",
-        "Ł": "L",
-        "þ": "th",
-        "Þ": "TH",
-        "ı": "i",
-    }
-)
-_NON_WORD = re.compile(r"[^a-z0-9]+")
+from wan_cli.files.fs import pid_alive, remove_quietly
 
 _EXT_BY_MIME = {
     "image/png": "png",
@@ -57,6 +36,16 @@ _EXT_BY_MIME = {
 # Enough for any sane number of runs in one second; beyond it something is wrong.
 _MAX_SUFFIX = 10_000
 
+# An image's temp file, `.{stem}.part-{owner}-{pid}-{random}` (`temp_prefix` + `create_temp`;
+# every stem ends with `-{index}`), or the PNG embedder's copy of one
+# (`..{stem}.part-….embed-{random}`); earlier versions wrote `.{stem}.part-{random}`.
+_TEMP_NAME = re.compile(
+    r"\..+-[0-9]+\.part-(?:(?P<owner>[0-9a-f]{6})-(?P<pid>[0-9]{1,10})-)?[0-9a-f]{8}"
+    r"(?:\.embed-[0-9a-f]{8})?"
+)
+# A temp file untouched this long is a leftover whoever wrote it (downloads write continuously).
+STALE_TEMP_AGE_S = 24 * 3600
+
 # errno values meaning "this filesystem cannot make hard links" (FAT, some network shares).
 _NO_HARDLINKS = frozenset(
     code
@@ -73,25 +62,69 @@ _NO_HARDLINKS = frozenset(
 )
 
 
-def slugify(prompt: str, max_len: int = 40) -> str:
-    """Lowercase ASCII words of the prompt joined by '-', at most `max_len` characters.
+# A slug's length in characters (what people read) and in UTF-8 bytes (what filesystems count:
+# 40 CJK characters are 120 bytes). 80 bytes keeps the longest name we make from it, the sidecar's
+# temp file `.{slug}-{time}-{i}-{n}.webp.json.tmp-{hex}`, under 130 bytes: inside eCryptfs's 143
+# and far inside the usual 255.
+SLUG_CHARS = 40
+SLUG_BYTES = 80
 
-    Accented letters lose their accents (é → e, ß → ss); other scripts (CJK, emoji…) are
-    dropped. A prompt with nothing left becomes "image". Cuts at a word boundary when it can.
+
+def _kept(char: str) -> bool:
+    """Letters, digits and combining marks of any script (so Devanagari or Thai words keep
+    their vowel signs); everything else (punctuation, symbols, emoji, controls, bidi marks that
+    could disguise an extension) separates words."""
+    return unicodedata.category(char)[0] in "LNM"
+
+
+def slugify(prompt: str, max_len: int = SLUG_CHARS, max_bytes: int = SLUG_BYTES) -> str:
+    """The prompt's words, lowercased, joined by '-': at most `max_len` characters and
+    `max_bytes` UTF-8 bytes.
+
+    Every script keeps its letters and digits (一只红狐狸 stays 一只红狐狸, Café stays café):
+    the text is NFKC-normalised first (ﬁ → fi, fullwidth ｆ → f, halfwidth ｶ → カ), anything
+    else becomes a separator. A prompt with nothing left becomes "image". Cuts at a word
+    boundary when it can, else between characters (never inside one, nor between a letter and
+    its combining marks). The slug never starts with '.' or '-'; it is always followed by
+    `-{time}-{i}` (`image_stem`), so it can never be a reserved name such as `CON` on Windows.
     """
-    ascii_text = (
-        unicodedata.normalize("NFKD", prompt.translate(_TRANSLITERATE))
-        .encode("ascii", "ignore")
-        .decode("ascii")
-        .lower()
-    )
-    slug = _NON_WORD.sub("-", ascii_text).strip("-")
-    if len(slug) > max_len:
-        cut = slug[: max_len + 1]
+    words: list[str] = []
+    word: list[str] = []
+    for char in unicodedata.normalize("NFKC", prompt).lower():
+        if _kept(char) and (word or not unicodedata.category(char).startswith("M")):
+            word.append(char)
+        elif word:
+            words.append("".join(word))
+            word = []
+    if word:
+        words.append("".join(word))
+    slug = "-".join(words)
+    limit = _fitting(slug, max_len, max_bytes)
+    if limit < len(slug):
+        cut = slug[: limit + 1]
         # Keep whole words when the cut lands mid-word and an earlier boundary exists.
-        slug = cut[: cut.rindex("-")] if "-" in cut else slug[:max_len]
+        end = cut.rindex("-") if "-" in cut else _before_marks(slug, limit)
+        slug = slug[:end]
         slug = slug.strip("-")
     return slug or "image"
+
+
+def _fitting(text: str, max_chars: int, max_bytes: int) -> int:
+    """How many leading characters of `text` fit both limits."""
+    used = 0
+    for count, char in enumerate(text[:max_chars]):
+        used += len(char.encode("utf-8"))
+        if used > max_bytes:
+            return count
+    return min(len(text), max_chars)
+
+
+def _before_marks(text: str, cut: int) -> int:
+    """`cut`, moved back before the letter when it would separate the letter from its marks."""
+    end = cut
+    while 0 < end < len(text) and unicodedata.category(text[end]).startswith("M"):
+        end -= 1
+    return end if end > 0 else cut
 
 
 def image_stem(prompt: str, when: datetime, index: int) -> str:
@@ -194,6 +227,55 @@ def create_temp(directory: Path, prefix: str) -> tuple[int, Path]:
             return os.open(candidate, flags, 0o666), candidate
         except FileExistsError:
             continue
+
+
+def temp_prefix(stem: str) -> str:
+    """The prefix of an image's temp file (`create_temp` adds random hex). It names the writing
+    process, `{owner}-{pid}`, so a later run can tell a killed run's leftover from a live one."""
+    return f".{stem}.part-{_owner()}-{os.getpid()}-"
+
+
+@cache
+def _owner() -> str:
+    """Six hex digits for this machine and pid namespace: a pid means something only where the
+    two match (another host, or a container, may share the output directory)."""
+    import hashlib
+    import socket
+
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")  # Linux: e.g. "pid:[4026531836]"
+    except OSError:
+        namespace = ""
+    identity = f"{socket.gethostname()}\0{namespace}".encode("utf-8", "replace")
+    return hashlib.sha256(identity).hexdigest()[:6]
+
+
+def remove_stale_temps(directory: Path, *, now: float | None = None) -> list[Path]:
+    """Remove the image temp files in `directory` whose writer is gone: ours by name (the same
+    machine and pid namespace) whose process no longer exists, and any untouched for a day.
+    Returns what was removed; never raises (a leftover is clutter, not a reason to fail)."""
+    now = time.time() if now is None else now
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _TEMP_NAME.fullmatch(entry.name)
+        if match is None:
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            age = now - entry.stat(follow_symlinks=False).st_mtime
+        except OSError:
+            continue
+        pid = match.group("pid")
+        if age > STALE_TEMP_AGE_S or (match.group("owner") == _owner() and not pid_alive(int(pid))):
+            path = Path(entry.path)
+            remove_quietly(path)
+            removed.append(path)
+    return removed
 
 
 def _publish_by_replace(source: Path, final: Path) -> bool:

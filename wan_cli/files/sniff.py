@@ -1,9 +1,11 @@
-"""What kind of image a file is, from its first bytes: the one place that knows the formats
-(references are checked with it before sending, downloads before publishing)."""
+"""What kind of image a file is, from its first bytes, and whether it is whole, from its end:
+the one place that knows the formats (references are checked with it before sending, downloads
+and inline images before publishing)."""
 
 from __future__ import annotations
 
 import struct
+from typing import BinaryIO
 
 # JPEG start-of-frame markers (those that carry the dimensions).
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
@@ -98,3 +100,77 @@ def image_dimensions(head: bytes, mime: str) -> tuple[int | None, int | None]:
     if found is None or found[0] != mime:
         return None, None
     return found[1], found[2]
+
+
+# -- completeness: does the file end where its format says? --------------------------------
+
+# The last chunk of every PNG: length 0, "IEND", its CRC.
+_PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Encoders write IDAT in 8-64 KiB chunks: a 200 MB PNG has a few tens of thousands. A file with
+# more is not judged (walking it would take seconds), rather than refused.
+_MAX_PNG_CHUNKS = 200_000
+# How much of the end to read for JPEG and GIF (their end marker, then zero padding).
+_TAIL_BYTES = 64 * 1024
+
+
+def truncation(fh: BinaryIO, size: int, mime: str) -> str | None:
+    """Why the `size`-byte image in `fh` (seekable, binary) is cut short, or None when it ends
+    as its format says: a PNG with its IEND chunk, a JPEG with its EOI marker, a GIF with its
+    trailer (both allowing zero padding after it), a WEBP or BMP as long as its header says.
+
+    A body can be complete for HTTP (as long as its Content-Length) yet hold a cut image: a
+    host that stored a partial upload serves it with a matching length. Cheap: it reads the
+    tail, or for a PNG with bytes after IEND, walks the chunk headers.
+    """
+    if mime == "image/png":
+        return _png_truncation(fh, size)
+    if mime == "image/jpeg":
+        if not _tail(fh, size).rstrip(b"\x00").endswith(b"\xff\xd9"):
+            return "truncated: the JPEG does not end with its end-of-image marker"
+        return None
+    if mime == "image/gif":
+        if not _tail(fh, size).rstrip(b"\x00").endswith(b"\x3b"):
+            return "truncated: the GIF does not end with its trailer"
+        return None
+    if mime == "image/webp":
+        fh.seek(4)
+        declared = int.from_bytes(fh.read(4), "little") + 8  # RIFF size counts from byte 8
+        return _shorter(size, declared, "WEBP")
+    if mime == "image/bmp":
+        fh.seek(2)
+        declared = int.from_bytes(fh.read(4), "little")  # 0: some writers leave it out
+        return _shorter(size, declared, "BMP")
+    return None
+
+
+def _png_truncation(fh: BinaryIO, size: int) -> str | None:
+    if size >= len(_PNG_SIGNATURE) + len(_PNG_IEND) and _tail(fh, size, 12) == _PNG_IEND:
+        return None  # the usual case: IEND is the last thing in the file
+    # Bytes after IEND are tolerated (some tools append data): walk the chunks to find it.
+    position = len(_PNG_SIGNATURE)
+    for _ in range(_MAX_PNG_CHUNKS):
+        fh.seek(position)
+        header = fh.read(8)
+        if len(header) < 8:
+            break
+        length, kind = struct.unpack(">I4s", header)
+        position += 12 + length  # length, type, data, CRC
+        if position > size:
+            break
+        if kind == b"IEND":
+            return None
+    else:
+        return None  # too many chunks to judge cheaply
+    return "truncated: the PNG ends before its IEND chunk"
+
+
+def _tail(fh: BinaryIO, size: int, count: int = _TAIL_BYTES) -> bytes:
+    fh.seek(max(0, size - count))
+    return fh.read(count)
+
+
+def _shorter(size: int, declared: int, kind: str) -> str | None:
+    if size < declared:
+        return f"truncated: the {kind} is {size} bytes, its header says {declared}"
+    return None

@@ -78,6 +78,27 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
                                  '{"async":true}', '{}')
         WHERE request_id IS NOT NULL AND parameters LIKE '%"async":true}'""",
     ),
+    (
+        # Search that does not scan: a trigram full-text index of the prompt and the text (any
+        # substring of 3+ characters, any case), kept in step by triggers; it stores no second
+        # copy of the text (external content). Request ids are looked up by index too.
+        """CREATE VIRTUAL TABLE runs_search USING fts5(
+            prompt, text, content='runs', content_rowid='id', tokenize='trigram')""",
+        """CREATE TRIGGER runs_search_insert AFTER INSERT ON runs BEGIN
+            INSERT INTO runs_search (rowid, prompt, text) VALUES (new.id, new.prompt, new.text);
+        END""",
+        """CREATE TRIGGER runs_search_delete AFTER DELETE ON runs BEGIN
+            INSERT INTO runs_search (runs_search, rowid, prompt, text)
+                VALUES ('delete', old.id, old.prompt, old.text);
+        END""",
+        """CREATE TRIGGER runs_search_update AFTER UPDATE OF prompt, text ON runs BEGIN
+            INSERT INTO runs_search (runs_search, rowid, prompt, text)
+                VALUES ('delete', old.id, old.prompt, old.text);
+            INSERT INTO runs_search (rowid, prompt, text) VALUES (new.id, new.prompt, new.text);
+        END""",
+        "INSERT INTO runs_search (runs_search) VALUES ('rebuild')",
+        "CREATE INDEX runs_request_id ON runs (request_id)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -51,13 +51,9 @@ class Store(StoreWrites):
         clauses: list[str] = []
         values: list[Any] = []
         if search:
-            pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            pattern += "%"
-            clauses.append(
-                "(prompt LIKE ? ESCAPE '\\' OR text LIKE ? ESCAPE '\\' OR request_id = ?"
-                " OR task_id = ?)"
-            )
-            values += [pattern, pattern, search, search]
+            clause, found = _search_clause(search)
+            clauses.append(clause)
+            values += found
         if failed:
             failures = ", ".join(f"'{state}'" for state in sorted(FAILURE_STATES))
             clauses.append(
@@ -143,6 +139,24 @@ class Store(StoreWrites):
         ):
             images[image["run_id"]].append(image_row(image))
         return [run_row(row, tuple(images[row["id"]])) for row in rows]
+
+
+def _search_clause(search: str) -> tuple[str, list[Any]]:
+    """Runs whose prompt or text holds `search` (any case), or whose request or task id it is.
+    Three characters or more go through the trigram index; shorter ones are too common to
+    gain from it and are matched by a scan."""
+    if len(search) >= 3:
+        phrase = '"' + search.replace('"', '""') + '"'
+        return (
+            "(id IN (SELECT rowid FROM runs_search WHERE runs_search MATCH ?)"
+            " OR request_id = ? OR task_id = ?)",
+            [phrase, search, search],
+        )
+    pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return (
+        "(prompt LIKE ? ESCAPE '\\' OR text LIKE ? ESCAPE '\\' OR request_id = ? OR task_id = ?)",
+        [pattern, pattern, search, search],
+    )
 
 
 def _before_clause(before: datetime | None) -> tuple[str, tuple[Any, ...]]:

@@ -150,7 +150,7 @@ def run_answer(document: dict[str, Any], error: WanError | None, spent: Spent) -
         structured["error"] = error_info(error)
         lines.extend(error_lines(error))
         for number, image in enumerate(images, 1):
-            if image.get("error") or not image.get("path"):
+            if not image.get("extra") and (image.get("error") or not image.get("path")):
                 lines.append(
                     f"image {number} not saved: {image.get('error') or 'not saved'}:"
                     f" {image.get('url') or '(inline image)'}"
@@ -160,6 +160,12 @@ def run_answer(document: dict[str, Any], error: WanError | None, spent: Spent) -
         lines.extend(paths)
     elif error is None:
         lines.append(f"no images{where}")
+    extras = sum(1 for image in images if image.get("extra"))
+    if extras:
+        lines.append(
+            f"The answer held {extras} more image(s) than asked for: not saved (their links are"
+            " kept in history)."
+        )
     if document.get("text"):
         lines.append(f"The model wrote:\n{document['text']}")
     lines.append(spent.describe())

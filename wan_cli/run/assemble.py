@@ -111,17 +111,25 @@ def make_run_config(
     )
 
 
+def sending_key(settings: Settings) -> str:
+    """The key of a command that sends: AuthError (exit 3) without one, UsageError (exit 2)
+    for one that cannot be sent in a header. Asked before anything is recorded or sent."""
+    from wan_cli.api.client import check_api_key
+    from wan_cli.settings import require_api_key
+
+    return check_api_key(require_api_key(settings))
+
+
 def sending_config(
     settings: Settings, output: OutputFlags, out: Output, *, preview: str | None = None
 ) -> RunConfig:
-    """The `RunConfig` of a command that sends: the key (AuthError without one), a writable
-    output directory, and the history store (opened here; the caller closes it)."""
+    """The `RunConfig` of a command that sends: the key (`sending_key`), a writable output
+    directory, and the history store (opened here; the caller closes it)."""
     from wan_cli.files.naming import writable_directory
-    from wan_cli.settings import require_api_key
 
     return make_run_config(
         settings,
-        api_key=require_api_key(settings),
+        api_key=sending_key(settings),
         output_dir=writable_directory(output_dir_of(settings)),
         history=open_history(settings.history and not output.no_history, out),
         json_output=output.json_output,

@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from wan_cli.api.events import (
@@ -57,8 +58,14 @@ if TYPE_CHECKING:
     from wan_cli.ui.render import View
 
 # Downloads in flight at once: enough to overlap with streaming text, gentle on the image host.
-# Downloads in flight at once: enough to overlap with streaming text, gentle on the image host.
 DOWNLOAD_WORKERS = 4
+# The model's text a run keeps (characters): a real answer has a few thousand. Past it the run
+# ends (exit 6) with what it received so far; an endless stream cannot fill memory or history.
+TEXT_LIMIT = 1 << 20
+
+# Output directories this process has cleared of the temp files killed runs left behind.
+_swept: set[Path] = set()
+_swept_lock = threading.Lock()
 
 
 def run_job(prepared: PreparedRequest, config: RunConfig, out: Output, job: Job) -> ExitCode:
@@ -114,9 +121,13 @@ def consume_events(
         created=record.created,
     )
     record.answer_over.clear()
+    pool.submit(_sweep_once, config.output_dir)  # meanwhile, on a download thread
     try:
         with source(view) as events:
             for event in events:
+                if isinstance(event, ImageRef) and _beyond_asked(record, job):
+                    _keep_extra(event, record, job)
+                    continue
                 _apply(event, record, view)
                 _record_event(record, event)
                 if isinstance(event, ImageRef):
@@ -165,6 +176,38 @@ def consume_events(
     return record
 
 
+def _sweep_once(directory: Path) -> None:
+    """Remove the temp files of killed runs from `directory`, once per process (a batch's
+    lines share directories)."""
+    from wan_cli.files.naming import remove_stale_temps
+
+    key = directory.absolute()
+    with _swept_lock:
+        if key in _swept:
+            return
+        _swept.add(key)
+    remove_stale_temps(directory)
+
+
+def _beyond_asked(record: RunRecord, job: Job) -> bool:
+    asked = job.images_asked
+    return asked is not None and len(record.images) >= asked
+
+
+def _keep_extra(image: ImageRef, record: RunRecord, job: Job) -> None:
+    """An image beyond what the request asked for (a broken or hostile answer may hold
+    hundreds): its link is recorded in history and listed by --json, but never downloaded."""
+    from dataclasses import replace
+
+    from wan_cli.files.download import SavedImage
+    from wan_cli.run.outcome import extra_reason
+
+    image = replace(image, data=None)  # an inline extra is not kept
+    record.extra.append(image)
+    _record_event(record, image)
+    record.recorder.saved(SavedImage.failed(image.index, image.url, extra_reason(job)))
+
+
 def _cut_short(record: RunRecord) -> bool:
     return record.error is not None or any(not saved.ok for saved in record.saved.values())
 
@@ -204,6 +247,14 @@ def _record_event(record: RunRecord, event: Event) -> None:
 
 def _apply(event: Event, record: RunRecord, view: View) -> None:
     if isinstance(event, TextDelta):
+        record.text_size += len(event.text)
+        if record.text_size > TEXT_LIMIT:
+            record.error = ServiceUnavailable(
+                f"the answer's text passed {TEXT_LIMIT:,} characters: stopped reading it",
+                hint="a misbehaving service; " + _billed_hint(record),
+                code="AnswerTooLarge",
+            )
+            return
         record.text.append(event.text)
         view.text(event.text)
     elif isinstance(event, ImageRef):

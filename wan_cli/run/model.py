@@ -57,6 +57,15 @@ class Job:
     name: str | None = None  # file-name stem chosen by the user: `{name}-{i}.ext`
     history_id: int | None = None  # an existing row to fill (a task's, `wan task wait`)
 
+    @property
+    def images_asked(self) -> int | None:
+        """How many images the request asked for: edit's `n`, generate's `max_images` (always
+        sent by `wan`); None when the parameters do not say (a task submitted elsewhere)."""
+        value = self.parameters.get("n" if self.command == "edit" else "max_images")
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+        return None
+
 
 def job_for(
     prepared: PreparedRequest,
@@ -114,8 +123,11 @@ class RunRecord:
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
     request_id: str | None = None
     text: list[str] = field(default_factory=list)
+    text_size: int = 0  # characters in `text`, to bound it (consume.TEXT_LIMIT)
     usage: Usage | None = None
     images: list[ImageRef] = field(default_factory=list)
+    # Images beyond the number asked for: recorded (history, --json), never downloaded.
+    extra: list[ImageRef] = field(default_factory=list)
     saved: dict[int, SavedImage] = field(default_factory=dict)
     error: WanError | None = None
     task_id: str | None = None

@@ -48,9 +48,50 @@ def settle(record: RunRecord, config: RunConfig) -> RunOutcome:
         error = ApiRejected("the answer contained no images", request_id=record.request_id)
     if error is not None and error.request_id is None:
         error.request_id = record.request_id
+    if error is not None and record.request_id is None:
+        # Refused before any answer was read (an HTTP error): the error's id is the run's, and
+        # support asks for it, in --json and history as on stderr.
+        record.request_id = error.request_id
     code = error.exit_code if error is not None else ExitCode.OK
     _history_end(record, config, saved, error, code)
     return RunOutcome(record, tuple(saved), tuple(failed), error, code)
+
+
+def extra_reason(job: Job) -> str:
+    """Why an image beyond the number asked for was not saved (history, --json)."""
+    asked = job.images_asked
+    key = "n" if job.command == "edit" else "max_images"
+    return f"not saved: {_was_asked(asked or 0)} ({key} {asked})"
+
+
+def extras_note(record: RunRecord, config: RunConfig) -> str | None:
+    """One line for stderr when the answer held more images than asked for, else None."""
+    extra = len(record.extra)
+    if not extra:
+        return None
+    linked = sum(1 for image in record.extra if image.url)
+    noun = "link" if linked == extra else "image"
+    # Extras begin once the asked-for number has arrived: `record.images` holds exactly that.
+    note = (
+        f"the answer held {len(record.images) + extra} images, {_was_asked(len(record.images))}:"
+        f" {extra} extra {_count(extra, noun)} not saved"
+    )
+    if not linked:
+        return note  # inline images beyond the ask: nothing to keep
+    they = "it is" if linked == 1 else "they are"
+    if record.history_id is not None:
+        return f"{note}; {they} in history (`wan history show {record.history_id}`)"
+    if config.json_output:
+        return f"{note}; {they} listed in the --json document"
+    return f"{note}; history is off: --json lists {'it' if linked == 1 else 'them'}"
+
+
+def _was_asked(asked: int) -> str:
+    return f"{asked} was asked for" if asked == 1 else f"{asked} were asked for"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{noun} was" if n == 1 else f"{noun}s were"
 
 
 def conclude(
@@ -93,6 +134,8 @@ def conclude(
                 " fetches them while they are valid"
             )
         out.error(error.describe(), hint=error.hint)
+    if (note := extras_note(record, config)) is not None:
+        out.warn(note)
 
     if config.json_output:
         out.result_json(_document(record, config, job, saved, error, code))
@@ -152,6 +195,18 @@ def _document(
                 "bytes": result.bytes if result is not None and result.error is None else None,
                 "sha256": result.sha256 if result is not None and result.error is None else None,
                 "error": (result.error if result is not None else "not saved"),
+            }
+        )
+    reason = extra_reason(job) if record.extra else None
+    for image in record.extra:  # beyond the number asked for: listed, never downloaded
+        images.append(
+            {
+                "url": image.url,
+                "path": None,
+                "bytes": None,
+                "sha256": None,
+                "error": reason,
+                "extra": True,
             }
         )
     document: dict[str, Any] = {

@@ -110,7 +110,8 @@ class HistoryRecorder:
         self.store.record_saved(
             self.row_id,
             saved.index,
-            str(saved.path) if saved.path is not None else None,
+            # Absolute: `history download -o rel/` from one folder, found again from any other.
+            str(saved.path.absolute()) if saved.path is not None else None,
             saved.sha256,
             saved.bytes if ok else None,
             saved.error,

@@ -47,7 +47,9 @@ def save_image(
             directory=config.output_dir,
             stem=stem,
             index=image.index,
+            max_bytes=config.max_download_bytes,
             finalize=finalize,
+            cancel=cancel,
         )
     else:
         saved = download_image(

@@ -12,27 +12,28 @@ from wan_cli.api.events import Event, StreamCut
 from wan_cli.api.request import url_host
 
 if TYPE_CHECKING:
-    import httpx
-
+    from wan_cli.api.intake import ServiceAnswer
     from wan_cli.api.request import PreparedRequest
     from wan_cli.run.model import EventSource, Pacer, RunConfig
     from wan_cli.ui.output import Output
     from wan_cli.ui.render import View
 
 
-def answer_events(response: httpx.Response) -> Iterator[Event]:
-    """Pick the translation for the answer's content type (a gateway may not stream)."""
-    from wan_cli.api import events, sse
+def answer_events(answer: ServiceAnswer) -> Iterator[Event]:
+    """Pick the translation for the answer's content type (a gateway may not stream). The body
+    comes bounded and redacted from `intake`; JSON too deep to read is a StreamCut (exit 6)."""
+    from wan_cli.api import events, jsontext, sse
 
-    content_type = response.headers.get("content-type", "")
+    content_type = answer.content_type
     if "text/event-stream" in content_type.lower():
-        yield from events.events_from_sse(sse.iter_sse(response.iter_bytes()))
+        yield from events.events_from_sse(sse.iter_sse(answer.stream()))
         return
-    import json
-
-    raw = response.read()
+    raw = answer.read()
     try:
-        document = json.loads(raw)
+        document = jsontext.loads(raw)
+    except jsontext.TooDeep as error:
+        yield StreamCut(f"the answer is unreadable: {error}")
+        return
     except ValueError:
         if raw.lstrip(b"\xef\xbb\xbf \t\r\n").startswith((b"data:", b"event:", b"id:", b":")):
             # A stream under another (or no) content type, e.g. relabelled by a proxy.
@@ -43,7 +44,7 @@ def answer_events(response: httpx.Response) -> Iterator[Event]:
             f"the answer is not JSON ({content_type or 'no content type'}): {snippet!r}"
         )
         return
-    yield from events.events_from_json(document, status=response.status_code)
+    yield from events.events_from_json(document, status=answer.status_code)
 
 
 def api_answer(
@@ -83,10 +84,10 @@ def api_answer(
                 on_retry=on_retry,
                 sleep=sleep,
                 log=out.detail if out.verbose else None,
-            ) as response,
+            ) as answer,
         ):
             view.waiting(f"generating with {config.model}")
-            yield answer_events(response)
+            yield answer_events(answer)
 
     return source
 

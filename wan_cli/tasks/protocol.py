@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
     from wan_cli.api.client import RetryHook
     from wan_cli.api.events import Event
+    from wan_cli.api.intake import ServiceAnswer
     from wan_cli.api.request import PreparedRequest
 
 
@@ -218,19 +219,25 @@ class TaskApi:
     log: Callable[[str], None] | None = field(default=None, compare=False)
 
 
-def _read_json(response: httpx.Response) -> object:
-    import json
-
+def _read_json(answer: ServiceAnswer) -> object:
+    """A task answer's JSON: read bounded and redacted by `intake`; too deep is unreadable."""
     import httpx
 
+    from wan_cli.api import jsontext
+    from wan_cli.api.intake import TASK_LIMIT
+
     try:
-        raw = response.read()
+        raw = answer.read(TASK_LIMIT, what="a task answer")
     except httpx.HTTPError as error:
         raise ServiceUnavailable(
             f"the connection broke while reading the answer: {error}"
         ) from None
     try:
-        return json.loads(raw)
+        return jsontext.loads(raw)
+    except jsontext.TooDeep as error:
+        raise ServiceUnavailable(
+            f"the task answer is unreadable: {error}", code="UnexpectedAnswer"
+        ) from None
     except ValueError:
         snippet = raw[:80].decode("utf-8", "replace")
         raise ServiceUnavailable(
@@ -250,8 +257,8 @@ def _send(
     from wan_cli.api.client import RetryPolicy, open_answer
 
     policy = RetryPolicy(retries=retries)
-    with open_answer(client, prepared, api_key, policy, on_retry=on_retry, log=log) as response:
-        return _read_json(response)
+    with open_answer(client, prepared, api_key, policy, on_retry=on_retry, log=log) as answer:
+        return _read_json(answer)
 
 
 def _call(

@@ -50,7 +50,8 @@ def open_session(flags: TaskFlags, task_id: str) -> Iterator[TaskSession]:
     task's row in it; warns when the row says the task was submitted to another host."""
     from wan_cli.api.request import normalize_base_url
     from wan_cli.history import history_path, open_store
-    from wan_cli.settings import require_api_key, resolve_settings
+    from wan_cli.run.assemble import sending_key
+    from wan_cli.settings import resolve_settings
     from wan_cli.ui.output import Output, set_output
 
     out = set_output(Output(quiet=flags.quiet, verbose=flags.verbose))
@@ -70,7 +71,7 @@ def open_session(flags: TaskFlags, task_id: str) -> Iterator[TaskSession]:
         out.warn("--api-key lands in shell history: prefer `wan config set api-key` or WAN_API_KEY")
     api = TaskApi(
         base_url=normalize_base_url(settings.base_url),
-        api_key=require_api_key(settings),
+        api_key=sending_key(settings),
         timeout=settings.timeout,
         retries=settings.retries,
         log=out.detail if out.verbose else None,

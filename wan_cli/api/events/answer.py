@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from wan_cli.api.events.inline import InlineImage
 from wan_cli.api.events.types import ImageRef, RequestId, Usage
 from wan_cli.api.events.usage import usage_from
 
@@ -30,9 +31,12 @@ class _Answer:
         return usage_from(pending)
 
     def image(
-        self, source: str | None, data: bytes | None = None, revised_prompt: str | None = None
+        self,
+        source: str | None,
+        data: InlineImage | None = None,
+        revised_prompt: str | None = None,
     ) -> ImageRef | None:
-        """A new ImageRef for a link (or inline bytes), or None if this link was already seen."""
+        """A new ImageRef for a link (or inline base64), or None if this link was already seen."""
         if source is not None:
             if source in self.seen:
                 return None

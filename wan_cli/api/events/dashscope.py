@@ -8,7 +8,7 @@ from typing import Any
 
 from wan_cli.api.events.answer import _Answer
 from wan_cli.api.events.content import _content_events, _image_list
-from wan_cli.api.events.links import _image_item, _text_events
+from wan_cli.api.events.links import _base64_item, _image_item, _text_events
 from wan_cli.api.events.types import Event
 
 
@@ -27,9 +27,11 @@ def _dashscope_output(
     if isinstance(results, list):
         for item in results:
             if isinstance(item, dict):
-                encoded = item.get("b64_image")
-                inline = f"data:image/png;base64,{encoded}" if encoded else None
-                event = _image_item(item.get("url") or inline, answer)
+                url = item.get("url")
+                if url:
+                    event = _image_item(url, answer)
+                else:
+                    event = _base64_item(item.get("b64_image"), answer)
                 if event is not None:
                     yield event
     text = output.get("text")

@@ -1,4 +1,4 @@
-"""Images named by links: `data:` URIs and base64 bytes, and links inside a whole answer's text."""
+"""Images named by links: `data:` URIs and base64, and links inside a whole answer's text."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from wan_cli.api.events.answer import _Answer
+from wan_cli.api.events.inline import InlineImage
 from wan_cli.api.events.types import Event, ImageRef, TextDelta
 
 if TYPE_CHECKING:
@@ -16,38 +17,46 @@ _IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp")
 
 
 def _image_item(source: object, answer: _Answer) -> ImageRef | None:
-    """An image given as a link or a `data:` URI (decoded to bytes); None if seen or empty."""
+    """An image given as a link or a `data:` URI (its base64 kept); None if seen or empty."""
     if not source or not isinstance(source, str):
         return None
     if source.startswith("data:"):
-        if source in answer.seen:
-            return None
-        payload = _decode_data_uri(source)
-        if payload is None:
-            return None
-        ref = answer.image(None, data=payload)
-        if ref is not None:
-            answer.seen[source] = ref.index
-        return ref
+        return _inline_item(source, answer, data_uri=True)
     return answer.image(source)
 
 
-def _decode_data_uri(uri: str) -> bytes | None:
-    header, comma, payload = uri.partition(",")
-    if not comma or not header.endswith(";base64"):
+def _base64_item(encoded: object, answer: _Answer) -> ImageRef | None:
+    """An image given as bare base64 (DashScope's `b64_image`, an image call's `result`)."""
+    if not encoded or not isinstance(encoded, str):
         return None
-    return _decode_base64(payload)
+    return _inline_item(encoded, answer, data_uri=False)
 
 
-def _decode_base64(text: str) -> bytes | None:
-    import base64
-    import binascii
-
-    try:
-        payload = base64.b64decode(text)
-    except (binascii.Error, ValueError):
+def _inline_item(text: str, answer: _Answer, *, data_uri: bool) -> ImageRef | None:
+    """A new ImageRef for inline base64; None when this text was seen or is unreadable."""
+    if text in answer.seen:
         return None
-    return payload or None
+    payload = _decode_data_uri(text) if data_uri else _decode_base64(text)
+    if payload is None:
+        return None
+    ref = answer.image(None, data=payload)
+    if ref is not None:
+        answer.seen[text] = ref.index
+    return ref
+
+
+def _decode_data_uri(uri: str) -> InlineImage | None:
+    comma = uri.find(",")
+    if comma < 0 or not uri[:comma].endswith(";base64"):
+        return None
+    return _decode_base64(uri, comma + 1)
+
+
+def _decode_base64(text: str, start: int = 0) -> InlineImage | None:
+    """Base64 from `start` on, kept as the answer's text: decoded when the image is saved, in
+    slices (a big image is never held as text and bytes at once); None when unreadable."""
+    data = InlineImage(text, start)
+    return data if data.readable() else None
 
 
 @cache

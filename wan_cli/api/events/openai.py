@@ -9,7 +9,7 @@ from typing import Any
 from wan_cli.api.events.answer import _Answer
 from wan_cli.api.events.content import _content_events
 from wan_cli.api.events.dashscope import _finish_reason
-from wan_cli.api.events.links import _decode_base64, _image_item
+from wan_cli.api.events.links import _base64_item, _decode_base64, _image_item
 from wan_cli.api.events.types import ApiError, Event, ImageRef
 
 
@@ -37,9 +37,11 @@ def _openai_image(item: dict[str, Any], answer: _Answer) -> ImageRef | ApiError 
     revised = revised if isinstance(revised, str) and revised else None
     encoded = item.get("b64_json")
     if encoded and isinstance(encoded, str):
-        payload = _decode_base64(
-            encoded.partition(",")[2] if encoded.startswith("data:") else encoded
-        )
+        if encoded.startswith("data:"):  # a data: URI where bare base64 belongs
+            comma = encoded.find(",")
+            payload = _decode_base64(encoded, comma + 1) if comma >= 0 else None
+        else:
+            payload = _decode_base64(encoded)
         if payload is None:
             return ApiError(
                 "UnexpectedAnswer", "an image's base64 data is unreadable", answer.request_id
@@ -62,7 +64,7 @@ def _gateway_output(output: list[Any], answer: _Answer) -> Iterator[Event]:
         if kind == "image_generation_call":
             result = item.get("result")
             if isinstance(result, str) and result:
-                event = _image_item(f"data:image/png;base64,{result}", answer)
+                event = _base64_item(result, answer)
                 if event is not None:
                     yield event
         elif "content" in item:

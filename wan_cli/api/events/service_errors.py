@@ -3,11 +3,11 @@ and error JSON where an answer was expected, with any echoed API key masked."""
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from wan_cli.api.events.types import ApiError
+from wan_cli.api.jsontext import TooDeep, loads
 from wan_cli.api.sse import iter_sse
 
 if TYPE_CHECKING:
@@ -36,7 +36,9 @@ def error_event(status: int, body: bytes, content_type: str | None) -> ApiError:
                 break
     if stripped.startswith(("{", "[")):
         try:
-            document = json.loads(stripped)
+            document = loads(stripped)
+        except TooDeep as too_deep:
+            return ApiError(None, f"{_status_line(status)}: the body is {too_deep}", None, status)
         except ValueError:
             document = None
         if isinstance(document, dict):

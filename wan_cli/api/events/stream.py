@@ -12,9 +12,14 @@ from wan_cli.api.events.document import _document_events
 from wan_cli.api.events.openai import _openai_chunk
 from wan_cli.api.events.service_errors import _error_in, _excerpt, _redact
 from wan_cli.api.events.types import ApiError, Done, Event, StreamCut, TextDelta
+from wan_cli.api.jsontext import TooDeep, may_be_too_deep
+from wan_cli.api.jsontext import loads as loads_bounded
 from wan_cli.api.sse import SSEMessage
 
 _JSON_DECODER = json.JSONDecoder()
+# Stream data shorter than this cannot nest more than 511 levels, which nothing downstream
+# minds (re-encoding breaks near 900): only longer data pays for the nesting check.
+_CHECK_NESTING_FROM = 1024
 _UNREADABLE = object()  # marks stream data that is not JSON
 
 
@@ -52,9 +57,16 @@ def events_from_sse(messages: Iterable[SSEMessage]) -> Iterator[Event]:
             yield Done(openai_finish)
             return
         try:
-            document, end = raw_decode(data)
-            if end != len(data):
-                raise ValueError("data after the JSON value")
+            if len(data) > _CHECK_NESTING_FROM and may_be_too_deep(data):
+                document = loads_bounded(data)
+            else:
+                document, end = raw_decode(data)
+                if end != len(data):
+                    raise ValueError("data after the JSON value")
+        except TooDeep as too_deep:
+            cut = StreamCut(f"unreadable data in the stream: {too_deep}")
+            yield from _with_usage([cut], answer)
+            return
         except ValueError:
             try:
                 document = loads(data)
@@ -161,8 +173,8 @@ def _is_whole_answer(document: dict[str, Any], output: object) -> bool:
 def _stream_error(data: str, answer: _Answer) -> ApiError:
     """An `event:error` message: JSON with code/message, or plain text."""
     try:
-        document = json.loads(data) if data else None
-    except ValueError:
+        document = loads_bounded(data) if data else None
+    except ValueError:  # TooDeep too: then the message is its excerpt
         document = None
     if isinstance(document, dict):
         error = _error_in(document, None, force=True)

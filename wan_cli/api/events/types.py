@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from wan_cli.api.events.inline import InlineImage
+
 
 @dataclass(frozen=True)
 class TextDelta:
@@ -15,11 +17,12 @@ class TextDelta:
 
 @dataclass(frozen=True)
 class ImageRef:
-    """One generated image: a link to download, or inline bytes (OpenAI `b64_json`)."""
+    """One generated image: a link to download, or inline base64 (OpenAI `b64_json`), kept as
+    text and decoded when saved."""
 
     index: int  # 0-based, in the order images appeared in the answer
     url: str | None = None
-    data: bytes | None = field(default=None, repr=False)
+    data: InlineImage | None = field(default=None, repr=False)
     # OpenAI images answers may say how the service rewrote the prompt for this image.
     revised_prompt: str | None = None
 

@@ -8,8 +8,12 @@ the history database instead.
 The page needs no network and no script: images are relative links from the page's own folder
 (so keep the page beside them, or give `-o` and the links are made relative from there), or,
 with `--embed`, JPEG thumbnails inlined as data URIs (Pillow) so the file travels alone. Every
-piece of text (prompts, the service's text, file names) is HTML-escaped, and a Content Security
-Policy forbids scripts and any fetch but local images, as a second line of defence.
+card shows its images as same-size tiles, loaded eagerly (a headless browser's screenshot or
+PDF shows them), the mode and parameters in words, the reference images of an edit, and for a
+history run with unsaved images the command that can still fetch them.
+
+Every piece of text (prompts, the service's text, file names) is HTML-escaped, and a Content
+Security Policy forbids scripts and any fetch but local images, as a second line of defence.
 
 Stdlib only (Pillow for `--embed`, imported when used).
 """
@@ -19,6 +23,7 @@ from wan_cli.ui.gallery.page import (
     THUMBNAIL_SIDE,
     is_our_page,
     link_to,
+    readable_parameters,
     render_html,
     thumbnail_data_uri,
     write_page,
@@ -26,11 +31,14 @@ from wan_cli.ui.gallery.page import (
 from wan_cli.ui.gallery.runs import (
     IMAGE_SUFFIXES,
     Picture,
+    Reference,
     Run,
     find_images,
     group_runs,
+    mode_of,
     png_size,
     read_provenance,
+    resolve_reference,
     runs_from_directory,
     runs_from_history,
 )
@@ -40,14 +48,18 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "THUMBNAIL_SIDE",
     "Picture",
+    "Reference",
     "Run",
     "find_images",
     "group_runs",
     "is_our_page",
     "link_to",
+    "mode_of",
     "png_size",
     "read_provenance",
+    "readable_parameters",
     "render_html",
+    "resolve_reference",
     "runs_from_directory",
     "runs_from_history",
     "thumbnail_data_uri",

@@ -8,15 +8,13 @@ import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
+from wan_cli.providers import MOCK
+from wan_cli.ui.gallery.runs import Picture, Reference, Run
+from wan_cli.ui.gallery.template import PAGE, STYLE
 from wan_cli.ui.output import sanitize
-
-if TYPE_CHECKING:
-    pass
-
-from wan_cli.ui.gallery.runs import _PARAMETERS_SHOWN_ELSEWHERE, Picture, Run
 
 # Written into every page; an existing file without it is not ours to overwrite.
 GENERATOR_MARK = '<meta name="generator" content="wan gallery">'
@@ -57,43 +55,85 @@ def render_html(
     title: str,
     thumbnail: Callable[[Path], str] | None = None,
 ) -> str:
-    """The whole page. `thumbnail(path)` gives an `<img src>` to inline (else a relative link)."""
-    count = sum(1 for run in runs for p in run.pictures if p.missing is None)
-    summary = f"{count} image{'s' if count != 1 else ''} from {len(runs)} run"
-    summary += "s" if len(runs) != 1 else ""
+    """The whole page about `title` (what it shows: a folder's name, "recent runs").
+
+    `thumbnail(path)` gives an `<img src>` to inline (else a relative link). Every image is
+    loaded eagerly: a headless browser's screenshot or PDF shows them all."""
+    shown = sum(1 for run in runs for p in run.pictures if p.missing is None)
+    missing = sum(1 for run in runs for p in run.pictures if p.missing is not None)
+    summary = f"{_count(len(runs), 'run')}, {_count(shown, 'image')}"
+    if missing:
+        summary += f", {missing} missing"
     body = "\n".join(_run_html(run, number, page_dir, thumbnail) for number, run in enumerate(runs))
-    return _PAGE.format(
-        title=_esc(title),
+    return PAGE.format(
+        title=_esc(f"wan gallery — {title} — {summary}"),
+        heading=_esc(title),
         generator=GENERATOR_MARK,
-        style=_STYLE,
-        summary=_esc(summary),
+        style=STYLE,
+        summary=_esc(f"wan gallery · {summary}"),
         runs=body or '<p class="empty">No images.</p>',
     )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _run_html(
     run: Run, number: int, page_dir: Path, thumbnail: Callable[[Path], str] | None
 ) -> str:
     figures = "\n".join(_figure(p, run, page_dir, thumbnail) for p in run.pictures)
-    about: list[str] = []
     heading = run.prompt or (run.pictures[0].path.name if run.pictures else "")
-    about.append(f'<h2 class="prompt">{_esc(heading)}</h2>')
+    head = f'{_meta(run)}<h2 class="prompt">{_esc(heading)}</h2>'
+    about: list[str] = []
     if run.prompt is None:
         about.append('<p class="note">No provenance metadata for this image.</p>')
     if run.status and run.status != "ok":
         why = f": {run.error}" if run.error else ""
         about.append(f'<p class="status">{_esc(run.status + why)}</p>')
+    if run.unsaved and run.history_id is not None:
+        about.append(_rescue(run.unsaved, run.history_id))
     if run.text.strip():
         about.append(f'<div class="text">{_esc(run.text.strip())}</div>')
-    facts = _facts(run)
+    facts = _facts(run, page_dir, thumbnail)
     if facts:
         rows = "".join(f"<dt>{_esc(name)}</dt><dd>{value}</dd>" for name, value in facts)
         about.append(f"<dl>{rows}</dl>")
     return (
         f'<article class="run" id="run-{number + 1}">\n'
+        f'<header class="head">{head}</header>\n'
         f'<div class="images">\n{figures}\n</div>\n'
-        f'<div class="about">\n{"".join(about)}\n</div>\n'
+        f'<div class="about">{"".join(about)}</div>\n'
         "</article>"
+    )
+
+
+def _meta(run: Run) -> str:
+    """The line above the prompt: mode and outcome in words, when, which history run."""
+    parts: list[str] = []
+    if run.mode:
+        parts.append(f'<span class="badge mode">{_esc(run.mode)}</span>')
+    if run.status and run.status != "ok":
+        parts.append(f'<span class="badge bad">{_esc(run.status)}</span>')
+    if run.provider == MOCK:  # never to be taken for a paid result
+        parts.append('<span class="badge mock" title="made offline: not billed">mock</span>')
+    if run.created:
+        when = run.created.replace("T", " ").removesuffix("Z")
+        when = when[:16] if len(when) >= 19 and when[16] == ":" else when  # no seconds
+        when = when + " UTC" if run.created.endswith("Z") else when
+        parts.append(f'<time datetime="{_esc(run.created)}">{_esc(when)}</time>')
+    if run.history_id is not None:
+        parts.append(f"<span>run {run.history_id}</span>")
+    return f'<p class="meta">{" ".join(parts)}</p>' if parts else ""
+
+
+def _rescue(unsaved: int, history_id: int) -> str:
+    it = "it" if unsaved == 1 else "them"
+    was = "was" if unsaved == 1 else "were"
+    return (
+        f'<p class="rescue">{_count(unsaved, "image")} {was} not saved. Links last about '
+        f"24 hours after the run; to save {it}: "
+        f"<code>wan history download {history_id}</code></p>"
     )
 
 
@@ -104,7 +144,7 @@ def _figure(
     if picture.missing is not None:
         return (
             f'<figure class="missing"><div class="placeholder">{_esc(picture.missing)}</div>'
-            f"<figcaption>{name}</figcaption></figure>"
+            f'<figcaption title="{name}">{name}</figcaption></figure>'
         )
     href = link_to(picture.path, page_dir)
     src = thumbnail(picture.path) if thumbnail is not None else href
@@ -114,54 +154,89 @@ def _figure(
         size = f' width="{picture.width}" height="{picture.height}"'
         caption += f" · {picture.width}×{picture.height}"
     alt = _esc(run.prompt or picture.path.name)
+    # Eager, synchronous decoding (the default): lazy images stay grey boxes in a screenshot.
     return (
-        f'<figure><a href="{_esc(href)}"><img src="{_esc(src)}" alt="{alt}"{size} '
-        f'loading="lazy" decoding="async"></a><figcaption>{caption}</figcaption></figure>'
+        f'<figure><a class="thumb" href="{_esc(href)}"><img src="{_esc(src)}" alt="{alt}"'
+        f'{size}></a><figcaption title="{caption}">{caption}</figcaption></figure>'
     )
 
 
-def _facts(run: Run) -> list[tuple[str, str]]:
+def _facts(
+    run: Run, page_dir: Path, thumbnail: Callable[[Path], str] | None
+) -> list[tuple[str, str]]:
     """(label, escaped HTML) rows of the run's metadata, in reading order."""
-    facts: list[tuple[str, str]] = []
-    if run.label:
-        facts.append(("history", _esc(run.label)))
-    if run.negative_prompt:
-        facts.append(("negative prompt", _esc(run.negative_prompt)))
+    facts = [(name, _esc(value)) for name, value in readable_parameters(run)]
+    if run.references:
+        shown = " ".join(_reference(r, page_dir, thumbnail) for r in run.references)
+        facts.append(("references", f'<span class="refs">{shown}</span>'))
     model = " · ".join(v for v in (run.model, run.provider) if v)
     if model:
         facts.append(("model", _esc(model)))
-    if run.created:
-        when = run.created.replace("T", " ").removesuffix("Z")
-        when = when + " UTC" if run.created.endswith("Z") else when
-        facts.append(("time", f'<time datetime="{_esc(run.created)}">{_esc(when)}</time>'))
-    shown = {
-        k: v for k, v in (run.parameters or {}).items() if k not in _PARAMETERS_SHOWN_ELSEWHERE
-    }
-    if shown:
-        facts.append(("parameters", _pairs(shown)))
     if run.usage:
-        facts.append(("usage", _pairs(run.usage)))
-    if run.references:
-        facts.append(("references", _esc(", ".join(_reference(r) for r in run.references))))
+        facts.append(("usage", _esc(_pairs(run.usage))))
     if run.request_id:
         facts.append(("request id", f"<code>{_esc(run.request_id)}</code>"))
     return facts
 
 
+# Request parameters a reader has no use for: how the answer travelled, and the mode's switch
+# (the mode is shown in words); the prompt is the heading.
+_UNSHOWN = frozenset({"enable_interleave", "stream", "prompt", "negative_prompt"})
+_ON_OFF = {True: "on", False: "off"}
+
+
+def readable_parameters(run: Run) -> list[tuple[str, str]]:
+    """The run's parameters as a person reads them: size, count, seed, negative prompt,
+    watermark, prompt extend, then anything else (a newer or foreign parameter) as it is."""
+    params = dict(run.parameters or {})
+    rows: list[tuple[str, str]] = []
+    size = params.pop("size", None)
+    if size is not None:
+        rows.append(("size", _value(size).replace("*", "×")))
+    max_images, n = params.pop("max_images", None), params.pop("n", None)
+    if max_images is not None:  # generate: the answer has at most this many
+        rows.append(("images", f"up to {_value(max_images)}"))
+    if n is not None:
+        rows.append(("images", _value(n)))
+    if "seed" in params:
+        rows.append(("seed", _value(params.pop("seed"))))
+    if run.negative_prompt:
+        rows.append(("negative prompt", run.negative_prompt))
+    for key in ("watermark", "prompt_extend"):
+        if key in params:
+            value = params.pop(key)
+            shown = _ON_OFF[value] if isinstance(value, bool) else _value(value)
+            rows.append((key.replace("_", " "), shown))
+    rows.extend(
+        (str(key).replace("_", " "), _value(value))
+        for key, value in params.items()
+        if key not in _UNSHOWN
+    )
+    return rows
+
+
+def _value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
 def _pairs(values: Mapping[str, Any]) -> str:
-    items = []
-    for key, value in values.items():
-        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        items.append(f"<span>{_esc(str(key))}&nbsp;<b>{_esc(shown)}</b></span>")
-    return " ".join(items)
+    return " · ".join(f"{str(key).replace('_', ' ')} {_value(v)}" for key, v in values.items())
 
 
-def _reference(ref: Mapping[str, Any]) -> str:
-    for key in ("name", "url", "source", "path", "mime"):
-        value = ref.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return str(ref.get("kind") or "image")
+def _reference(ref: Reference, page_dir: Path, thumbnail: Callable[[Path], str] | None) -> str:
+    label = _esc(ref.label)
+    if ref.path is not None:
+        href = link_to(ref.path, page_dir)
+        src = thumbnail(ref.path) if thumbnail is not None else href
+        return (
+            f'<a class="ref" href="{_esc(href)}" title="{label}">'
+            f'<img src="{_esc(src)}" alt="reference image {label}"></a>'
+        )
+    if ref.url is not None:
+        return f'<a class="ref-url" href="{_esc(ref.url)}" rel="noreferrer">{label}</a>'
+    if ref.kind == "file":
+        return f'<span class="ref-note">{label} (file not found)</span>'
+    return f'<span class="ref-note">{label}</span>'
 
 
 def _esc(text: str) -> str:
@@ -191,70 +266,3 @@ def write_page(path: Path, page: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-_PAGE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-{generator}
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; \
-img-src 'self' file: data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'">
-<meta name="referrer" content="no-referrer">
-<title>{title}</title>
-<style>{style}</style>
-</head>
-<body>
-<header><h1>{title}</h1><p>{summary}</p></header>
-<main>
-{runs}
-</main>
-</body>
-</html>
-"""
-
-
-_STYLE = """
-:root { color-scheme: light dark; --fg: #1d1d1f; --bg: #fafafa; --card: #fff; --muted: #666;
-  --line: #e2e2e2; --accent: #8a4baf; }
-@media (prefers-color-scheme: dark) { :root { --fg: #eee; --bg: #141414; --card: #1f1f1f;
-  --muted: #a0a0a0; --line: #333; --accent: #c79bea; } }
-* { box-sizing: border-box; }
-body { margin: 0 auto; max-width: 1200px; padding: 16px; background: var(--bg); color: var(--fg);
-  font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
-header h1 { font-size: 1.4rem; margin: 0; overflow-wrap: anywhere; }
-header p { margin: 4px 0 16px; color: var(--muted); }
-.run { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); gap: 16px;
-  background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 14px;
-  margin: 0 0 18px; }
-.images { display: grid; grid-template-columns: repeat(auto-fit, minmax(220px, 1fr));
-  gap: 10px; align-content: start; }
-figure { margin: 0; }
-figure img { display: block; width: 100%; height: auto; border-radius: 6px;
-  background: var(--line); }
-figcaption { font-size: 0.8rem; color: var(--muted); overflow-wrap: anywhere; }
-.placeholder { display: flex; align-items: center; justify-content: center; min-height: 120px;
-  padding: 8px; border: 1px dashed var(--muted); border-radius: 6px; color: var(--muted);
-  text-align: center; font-size: 0.9rem; }
-.about { min-width: 0; }
-.prompt { font-size: 1.05rem; font-weight: 600; margin: 0 0 8px; white-space: pre-wrap;
-  overflow-wrap: anywhere; }
-.text { white-space: pre-wrap; overflow-wrap: anywhere; border-left: 3px solid var(--accent);
-  padding: 2px 0 2px 10px; margin: 0 0 10px; }
-.note, .status { color: var(--muted); font-style: italic; margin: 0 0 8px; }
-.status { color: #c0392b; }
-dl { display: grid; grid-template-columns: max-content minmax(0, 1fr); gap: 2px 10px;
-  margin: 0; font-size: 0.85rem; }
-dt { color: var(--muted); }
-dd { margin: 0; overflow-wrap: anywhere; }
-dd span { display: inline-block; margin-right: 8px; }
-code { font-size: 0.8rem; }
-@media (max-width: 700px) {
-  body { padding: 10px; }
-  .run { grid-template-columns: minmax(0, 1fr); padding: 10px; }
-  .images { grid-template-columns: minmax(0, 1fr); }
-  dl { grid-template-columns: minmax(0, 1fr); }
-  dt { margin-top: 4px; }
-}
-"""

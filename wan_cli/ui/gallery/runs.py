@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp"})
 
 
-_PARAMETERS_SHOWN_ELSEWHERE = frozenset({"prompt", "negative_prompt"})
+MODES = ("generate", "edit")
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,20 @@ class Picture:
     missing: str | None = None
     width: int | None = None
     height: int | None = None
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A reference image of a run, as the page can show it.
+
+    `kind` is "file" (`path` set when the file is there now), "url" (`url`: an http(s) link
+    without credentials or query) or "data" (inline bytes, never stored: `label` says what
+    they were)."""
+
+    kind: str
+    label: str
+    path: Path | None = None
+    url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -45,10 +59,12 @@ class Run:
     parameters: Mapping[str, Any] | None = None
     usage: Mapping[str, Any] | None = None
     text: str = ""
-    references: Sequence[Mapping[str, Any]] = ()
+    references: Sequence[Reference] = ()
+    mode: str | None = None  # "generate" or "edit" when known
     status: str | None = None  # history only: "ok", "failed", …
     error: str | None = None
-    label: str | None = None  # history only: "run 12"
+    history_id: int | None = None  # history only: `wan history show N`
+    unsaved: int = 0  # history only: images whose links `wan history download N` can still try
 
 
 def read_provenance(image: Path) -> dict[str, Any] | None:
@@ -138,6 +154,8 @@ def _run_of(members: list[tuple[Path, Mapping[str, Any] | None]]) -> Run:
     text = next((m.get("text") for _, m in members if m and m.get("text")), "")
     references = meta.get("references")  # a foreign or damaged sidecar may hold anything
     references = references if isinstance(references, list) else []
+    parameters = _dict(meta.get("parameters"))
+    folder = members[0][0].parent
     return Run(
         pictures=pictures,
         prompt=_str(meta.get("prompt")),
@@ -146,20 +164,26 @@ def _run_of(members: list[tuple[Path, Mapping[str, Any] | None]]) -> Run:
         provider=_str(meta.get("provider")),
         created=_str(meta.get("created")),
         request_id=_str(meta.get("request_id")),
-        parameters=_dict(meta.get("parameters")),
+        parameters=parameters,
         usage=_dict(meta.get("usage")),
         text=text if isinstance(text, str) else "",
-        references=[r for r in references if isinstance(r, dict)],
+        references=tuple(
+            resolve_reference(r, beside=folder) for r in references if isinstance(r, dict)
+        ),
+        mode=mode_of(None, parameters),
     )
 
 
 def runs_from_history(rows: Sequence[RunRow]) -> list[Run]:
     """Recorded runs (newest first, as given), each with the images it saved."""
-    from wan_cli.history import resolve_image_path
+    from wan_cli.history import RUNNING, resolve_image_path
 
     runs = []
     for row in rows:
         pictures = []
+        # Images `wan history download N` can still fetch (inline ones were never linked).
+        rescuable = sum(1 for i in row.images if not i.is_saved and i.url is not None)
+        finished = row.status != RUNNING and not row.awaiting_task
         for image in row.images:
             if image.path is None:
                 where = Path(f"image-{image.index + 1}")
@@ -181,13 +205,79 @@ def runs_from_history(rows: Sequence[RunRow]) -> list[Run]:
                 parameters=row.parameters,
                 usage=row.usage,
                 text=row.text,
-                references=row.references,
+                references=tuple(
+                    resolve_reference(r) for r in row.references if isinstance(r, dict)
+                ),
+                mode=mode_of(row.command, row.parameters),
                 status=row.status,
                 error=row.error,
-                label=f"run {row.id}",
+                history_id=row.id,
+                unsaved=rescuable if finished else 0,
             )
         )
     return runs
+
+
+def mode_of(command: str | None, parameters: Mapping[str, Any] | None) -> str | None:
+    """ "generate" or "edit": history's command, else the request's `enable_interleave` (the
+    one parameter that tells them apart: generate is the interleaved text-and-image mode)."""
+    if command in MODES:
+        return command
+    interleave = (parameters or {}).get("enable_interleave")
+    if isinstance(interleave, bool):
+        return "generate" if interleave else "edit"
+    return None
+
+
+def resolve_reference(ref: Mapping[str, Any], beside: Path | None = None) -> Reference:
+    """A reference descriptor (history's or provenance's) as the page shows it.
+
+    History records a local file's absolute path; provenance keeps only its name, looked for
+    `beside` the images. Only a name is taken from provenance: a foreign sidecar must not make
+    the page show (or `--embed` copy) some other file of the reader's."""
+    from wan_cli.files.provenance import redact_url
+
+    kind = _str(ref.get("kind")) or ""
+    url = _str(ref.get("url")) or (_str(ref.get("source")) if kind == "url" else None)
+    if url is not None and not url.startswith("data:"):
+        if url.lower().startswith(("http://", "https://")):
+            shown = redact_url(url)  # pages travel: no signed query, no password
+            return Reference("url", shown, url=None if shown.startswith("<") else shown)
+        return Reference("url", url)  # not a link anyone should follow from here
+    if kind in ("data", "inline") or url is not None:
+        what = (_str(ref.get("mime")), _bytes(ref.get("bytes")), _dimensions(ref))
+        shown = ", ".join(part for part in what if part)
+        return Reference("data", f"inline image ({shown})" if shown else "inline image")
+    recorded = next((v for v in (_str(ref.get(k)) for k in ("path", "name", "source")) if v), None)
+    if recorded is None:
+        return Reference("file", "image")
+    if recorded.startswith("data:"):
+        return Reference("data", "inline image")
+    where = Path(recorded)
+    if beside is not None:
+        where = beside / where.name
+    elif not where.is_absolute():
+        return Reference("file", where.name)
+    return Reference("file", where.name, where if _is_file(where) else None)
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # e.g. a name too long for this file system
+        return False
+
+
+def _bytes(value: Any) -> str | None:
+    from wan_cli.units import human_bytes
+
+    number = _int(value)
+    return human_bytes(number) if number is not None and number >= 0 else None
+
+
+def _dimensions(ref: Mapping[str, Any]) -> str | None:
+    width, height = _int(ref.get("width")), _int(ref.get("height"))
+    return f"{width}×{height}" if width and height else None
 
 
 def _int(value: Any) -> int | None:
