@@ -99,6 +99,7 @@ from wan_cli.cli import (  # noqa: E402
     gallery_cmd,
     generate,
     history_cmd,
+    mcp_cmd,
     mock_cmd,
     task_cmd,
 )
@@ -112,6 +113,7 @@ app.command("gallery")(gallery_cmd.gallery)
 app.add_typer(config_cmd.config_app, name="config")
 app.command("doctor")(doctor.doctor)
 app.add_typer(mock_cmd.mock_app, name="mock")
+app.command("mcp")(mcp_cmd.mcp)
 
 # Keep this last (register commands above it). Start-up: everything made so far lives until
 # exit; frozen, it is skipped by every later collection, the one at exit included

@@ -1,6 +1,6 @@
 """From typed options to a run: the prompt, the settings, the request's inputs (`run_inputs`,
 the one assembler) and the run's config (`make_run_config`, the one factory); then `execute`
-dry-runs, prints curl, or runs it.
+dry-runs, prints curl, or runs it; `run_for_document` runs it for a program (`wan mcp`).
 
 Every entry point that sends goes through `run_inputs` and `make_run_config`: generate, edit,
 each batch line, `history rerun`, `task wait` and `history download`.
@@ -9,19 +9,24 @@ each batch line, `history rerun`, `task wait` and `history download`.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from wan_cli.errors import ExitCode
+from wan_cli.errors import ExitCode, WanError
 from wan_cli.run.prompt import read_prompt
 from wan_cli.ui.output import Output, is_terminal, set_output
 
 if TYPE_CHECKING:
-    from wan_cli.api.request import GenerateInputs
+    import threading
+
+    from wan_cli.api.request import GenerateInputs, PreparedRequest
     from wan_cli.history import Store
-    from wan_cli.run.model import RunConfig
+    from wan_cli.run.model import Pacer, RunConfig
     from wan_cli.run.options import GenerateOptions, OutputFlags, RequestOptions, SettingFlags
     from wan_cli.settings import Settings
+    from wan_cli.ui.render import View
 
 
 def command_settings(flags: SettingFlags, out: Output) -> Settings:
@@ -183,6 +188,54 @@ def _execute(options: GenerateOptions, settings: Settings, out: Output, stdin: T
     finally:
         if config.history is not None:
             config.history.close()
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A run done for a program: its exit code, its `--json` document, its error (None: ok)."""
+
+    code: ExitCode
+    document: dict[str, Any]
+    error: WanError | None
+
+
+def run_for_document(
+    options: GenerateOptions,
+    out: Output,
+    view: View,
+    *,
+    before_send: Callable[[PreparedRequest], None] | None = None,
+    pacer: Pacer | None = None,
+    cancel: threading.Event | None = None,
+) -> RunResult:
+    """`execute`'s path for a program (`wan mcp`): nothing is printed on stdout, the `--json`
+    document is returned. The prompt is `options.request.prompt` (no stdin, dry run or async
+    task). A failure before sending raises its `WanError`, as in `execute`; `before_send` is
+    given the exact request and may refuse it by raising, before anything is sent. `pacer` and
+    `cancel` as in a batch's run: another thread can end the run at once (`BatchPacer.abort`),
+    as `Interrupted`, partial files removed and its history row ended."""
+    from wan_cli.api.request import build_request
+    from wan_cli.mock.embedded import mock_service
+    from wan_cli.run.consume import consume_events
+    from wan_cli.run.model import job_for
+    from wan_cli.run.outcome import run_document, settle
+    from wan_cli.run.source import api_answer
+
+    prompt = options.request.prompt or ""
+    with mock_service(command_settings(options.settings, out)) as settings:
+        prepared = build_request(run_inputs(options.request, prompt, settings))
+        config = sending_config(settings, options.output, out)
+        try:
+            if before_send is not None:
+                before_send(prepared)
+            job = job_for(prepared, prompt, dict(prepared.body.get("parameters", {})))
+            source = api_answer(prepared, config, out, pacer)
+            record = consume_events(source, config, job, view, cancel)
+            outcome = settle(record, config)
+        finally:
+            if config.history is not None:
+                config.history.close()
+    return RunResult(outcome.code, run_document(outcome, config, job), outcome.error)
 
 
 def _preview_protocol(output: OutputFlags, configured: bool) -> str | None:

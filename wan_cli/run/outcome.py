@@ -158,6 +158,11 @@ def conclude(
     return code
 
 
+def run_document(outcome: RunOutcome, config: RunConfig, job: Job) -> dict[str, Any]:
+    """The `--json` document of a settled run, for a program that does not print it."""
+    return _document(outcome.record, config, job, list(outcome.saved), outcome.error, outcome.code)
+
+
 def _history_end(
     record: RunRecord,
     config: RunConfig,
