@@ -94,7 +94,11 @@ DryRun = Annotated[
     bool, typer.Option("--dry-run", help="Print the request that would be sent; send nothing.")
 ]
 Curl = Annotated[
-    bool, typer.Option("--curl", help="Print an equivalent curl command (key from $WAN_API_KEY).")
+    bool,
+    typer.Option(
+        "--curl",
+        help="Print an equivalent curl command (it reads the key where this run found it).",
+    ),
 ]
 Timeout = Annotated[
     float | None,
