@@ -17,8 +17,6 @@ if TYPE_CHECKING:
     from wan_cli.api.request import PreparedRequest
     from wan_cli.errors import WanError
 
-NOT_FOUND_STATUSES = frozenset({404, 405})
-
 
 def explain_not_found(failure: WanError, prepared: PreparedRequest) -> WanError:
     """`failure` (a 404/405) naming the URL tried, with a hint on the base URL's shape when no
@@ -30,7 +28,10 @@ def explain_not_found(failure: WanError, prepared: PreparedRequest) -> WanError:
     suffix = BASE_URL_SUFFIXES.get(prepared.provider)
     if suffix is not None and base is not None and not base.endswith(suffix):
         shown = url_without_password(base)
-        failure.hint = f"the base URL {shown} does not end with {suffix}: {base_url_shapes()}"
+        failure.hint = (
+            f"the base URL {shown} does not end with {suffix} (try {_with_suffix(shown, suffix)}):"
+            f" {base_url_shapes()}"
+        )
     elif failure.code is None and failure.hint is None:
         failure.hint = f"no API answers at this URL: check the base URL; {base_url_shapes()}"
     return failure
@@ -44,6 +45,14 @@ def base_url_shapes() -> str:
         f"DashScope's with {BASE_URL_SUFFIXES['dashscope']} ({dashscope}); "
         "set it with --base-url, WAN_BASE_URL or `wan config set base-url`"
     )
+
+
+def _with_suffix(base: str, suffix: str) -> str:
+    """`base` ending with `suffix` instead of another provider's (`…/v1` → `…/api/v1`)."""
+    for other in sorted(BASE_URL_SUFFIXES.values(), key=len, reverse=True):
+        if base.endswith(other):
+            return base[: -len(other)] + suffix
+    return base + suffix
 
 
 def base_url_of(prepared: PreparedRequest) -> str | None:
