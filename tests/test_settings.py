@@ -520,7 +520,7 @@ def test_provider_flag_over_a_stored_gateway_url_uses_the_dashscope_default() ->
     config = make_config(default={"base-url": GATEWAY_PROXY})
     settings = resolve({"provider": "dashscope"}, {}, config)
     assert settings.base_url == DEFAULT_BASE_URLS["dashscope"]
-    assert any("is for provider gateway, not dashscope" in note for note in settings.notes)
+    assert any("base URL set aside for provider dashscope" in note for note in settings.notes)
     # without the flag, the stored URL is the gateway's and is used
     assert resolve({}, {}, config).base_url == GATEWAY_PROXY
 
@@ -567,3 +567,118 @@ def test_a_stored_key_is_not_sent_to_another_provider() -> None:
     assert fallback.api_key == KEY
     assert resolve({"provider": "dashscope", "api_key": KEY}, {}, config).api_key == KEY
     assert resolve({}, {}, config).api_key == "sk-gatewaygateway01"
+
+
+# -- the one rule: a base URL goes only with the provider it is given for ----------------------
+
+LOCAL = "http://127.0.0.1:8080/v1"
+DS_DEFAULT = DEFAULT_BASE_URLS["dashscope"]
+GW_DEFAULT = DEFAULT_BASE_URLS["gateway"]
+PAIRING_CONFIG = make_config(
+    default={},
+    profiles={
+        "ds": {"provider": "dashscope"},
+        "gw": {"provider": "gateway"},
+        "intl": {"provider": "dashscope", "base-url": DASHSCOPE_INTL},
+    },
+)
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "default", "expected", "levels"),
+    [
+        # WAN_BASE_URL with no provider beside it: a gateway URL ...
+        ({}, {"WAN_BASE_URL": LOCAL}, {}, LOCAL, []),
+        ({"profile": "gw"}, {"WAN_BASE_URL": LOCAL}, {}, LOCAL, []),
+        ({}, {"WAN_BASE_URL": LOCAL}, {"provider": "gateway"}, LOCAL, []),
+        # ... set aside for DashScope, whichever layer chose it (flag, profile, [default], env)
+        ({"provider": "dashscope"}, {"WAN_BASE_URL": LOCAL}, {}, DS_DEFAULT, ["warn"]),
+        ({"profile": "ds"}, {"WAN_BASE_URL": LOCAL}, {}, DS_DEFAULT, ["warn"]),
+        ({}, {"WAN_BASE_URL": LOCAL}, {"provider": "dashscope"}, DS_DEFAULT, ["warn"]),
+        # ... unless its path is DashScope's (…/api/v1)
+        ({"provider": "dashscope"}, {"WAN_BASE_URL": DASHSCOPE_INTL}, {}, DASHSCOPE_INTL, ["info"]),
+        ({"profile": "ds"}, {"WAN_BASE_URL": DASHSCOPE_INTL}, {}, DASHSCOPE_INTL, ["info"]),
+        # WAN_PROVIDER beside WAN_BASE_URL pairs them: used as is, set aside for another provider
+        ({}, {"WAN_BASE_URL": LOCAL, "WAN_PROVIDER": "dashscope"}, {}, LOCAL, []),
+        ({"profile": "gw"}, {"WAN_BASE_URL": LOCAL, "WAN_PROVIDER": "dashscope"}, {}, LOCAL, []),
+        (
+            {"provider": "dashscope"},
+            {"WAN_BASE_URL": DASHSCOPE_INTL, "WAN_PROVIDER": "gateway"},
+            {},
+            DS_DEFAULT,
+            ["warn"],
+        ),
+        # --base-url is for the command's provider, whichever layer chose it
+        ({"base_url": LOCAL}, {}, {}, LOCAL, []),
+        ({"base_url": LOCAL, "provider": "dashscope"}, {}, {}, LOCAL, []),
+        ({"base_url": LOCAL, "profile": "ds"}, {}, {}, LOCAL, ["info"]),
+        ({"base_url": LOCAL}, {"WAN_PROVIDER": "dashscope"}, {}, LOCAL, ["info"]),
+        ({"base_url": LOCAL, "profile": "intl"}, {}, {}, LOCAL, ["info"]),
+        # a stored base-url is for the provider stored with it (or under it, in [default])
+        ({}, {}, {"base-url": LOCAL}, LOCAL, []),
+        ({"profile": "ds"}, {}, {"base-url": LOCAL}, DS_DEFAULT, ["warn"]),
+        ({}, {"WAN_PROVIDER": "dashscope"}, {"base-url": LOCAL}, DS_DEFAULT, ["warn"]),
+        ({"profile": "ds"}, {}, {"base-url": DASHSCOPE_INTL}, DASHSCOPE_INTL, ["info"]),
+        ({"profile": "intl"}, {}, {}, DASHSCOPE_INTL, []),
+        (
+            {"provider": "gateway"},
+            {},
+            {"provider": "dashscope", "base-url": DASHSCOPE_INTL},
+            GW_DEFAULT,
+            ["warn"],
+        ),
+        (
+            {"profile": "gw"},
+            {},
+            {"provider": "dashscope", "base-url": DASHSCOPE_INTL},
+            GW_DEFAULT,
+            ["warn"],
+        ),
+        # one set aside, the next layer's used: the profile's own DashScope URL
+        ({"profile": "intl"}, {"WAN_BASE_URL": LOCAL}, {}, DASHSCOPE_INTL, ["warn"]),
+        # the mock serves on its own port: no base URL is used, nothing to warn about
+        ({"provider": "mock"}, {"WAN_BASE_URL": LOCAL}, {}, DEFAULT_BASE_URLS["mock"], []),
+    ],
+)
+def test_a_base_url_goes_only_with_the_provider_it_is_given_for(
+    flags: dict[str, object],
+    env: dict[str, str],
+    default: dict[str, object],
+    expected: str,
+    levels: list[str],
+) -> None:
+    config = make_config(default=default, profiles=dict(PAIRING_CONFIG.profiles))
+    settings = resolve(flags, env, config)
+    assert settings.base_url == expected
+    assert [level for level, _ in settings.notices] == levels
+    for _, text in settings.notices:
+        assert text in settings.notes  # `config show` and `doctor` list them too
+        assert "\n" not in text
+
+
+def test_a_profile_with_its_own_dashscope_url_stays_in_a_profile_of_another() -> None:
+    config = make_config(
+        default={"provider": "dashscope", "base-url": DASHSCOPE_INTL},
+        profiles={"eu": {"base-url": "https://eu.example/api/v1"}},
+    )
+    # the profile names no provider: the one under it in [default] is its provider
+    settings = resolve({"profile": "eu"}, {}, config)
+    assert settings.base_url == "https://eu.example/api/v1"
+    assert settings.notices == ()
+
+
+def test_a_set_aside_url_is_named_with_where_it_came_from_and_why() -> None:
+    settings = resolve({"profile": "ds"}, {"WAN_BASE_URL": LOCAL}, PAIRING_CONFIG)
+    [(level, text)] = settings.notices
+    assert level == "warn"
+    assert text.startswith("base URL set aside for provider dashscope (from profile 'ds'): ")
+    assert f"WAN_BASE_URL {LOCAL} (no provider beside it: a gateway URL)" in text
+    assert "--base-url" in text
+
+
+def test_a_password_in_a_set_aside_url_stays_masked() -> None:
+    env = {"WAN_BASE_URL": "https://user:hunter2@gw.example/v1"}
+    settings = resolve({"provider": "dashscope"}, env, PAIRING_CONFIG)
+    [(_, text)] = settings.notices
+    assert "hunter2" not in text
+    assert "***@gw.example" in text

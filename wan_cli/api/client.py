@@ -196,6 +196,10 @@ def open_answer(
                 failure = error_from_api(answer.status_code, None, unreadable.message)
             finally:
                 answer.close()
+            if answer.status_code in (404, 405):  # a wrong base URL, most likely: say so
+                from wan_cli.api.not_found import explain_not_found
+
+                failure = explain_not_found(failure, prepared)
             if not is_retryable(answer.status_code, failure.code):
                 raise failure
             wait = parse_retry_after(answer.headers.get("retry-after"))

@@ -2,7 +2,8 @@
 
 Every check that can fail without the network happens here, before anything is sent, so a bad
 flag costs nothing and exits 2. The request is also rendered for `--dry-run` (a JSON document)
-and `--curl` (a runnable command that reads the key from `$WAN_API_KEY`). Nothing here sends.
+and `--curl` (a runnable command that reads the key where this run found it). Nothing here
+sends.
 """
 
 from __future__ import annotations
@@ -326,18 +327,20 @@ def render_dry_run(req: PreparedRequest, *, pretty: bool, abbreviate_data: bool)
     return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
 
 
-def render_curl(req: PreparedRequest) -> str:
-    """A runnable curl command. The key comes from "$WAN_API_KEY" (expanded by the shell, never
-    written here); the body goes through a quoted heredoc so a 40 MB body does not hit the
-    argument-length limit and nothing inside it is expanded. A password in the base URL is
-    masked (`***@`), as everywhere it is shown: put it back by hand to run the command."""
+def render_curl(req: PreparedRequest, key: str = "$WAN_API_KEY") -> str:
+    """A runnable curl command. `key` is a shell expression for the key (`$WAN_API_KEY`,
+    `$(wan config get api-key --reveal)`: see `run/curl_key`), expanded by the shell inside
+    double quotes: the key itself is never written here. The body goes through a quoted heredoc
+    so a 40 MB body does not hit the argument-length limit and nothing inside it is expanded.
+    A password in the base URL is masked (`***@`), as everywhere it is shown: put it back by
+    hand to run the command."""
     import shlex
 
     # Compact JSON is one line starting with "{", so it can never be the terminator line.
     body = req.body_bytes().decode("utf-8")
     url = shlex.quote(url_without_password(req.url))
     lines = [f"curl -sS{' -N' if req.stream else ''} -X {req.method} {url}"]
-    lines.append('-H "Authorization: Bearer $WAN_API_KEY"')
+    lines.append(f'-H "Authorization: Bearer {key}"')
     lines.extend(f"-H {shlex.quote(f'{name}: {value}')}" for name, value in req.headers.items())
     lines.append("--data-binary @- <<'JSON'")
     return " \\\n  ".join(lines) + "\n" + body + "\nJSON\n"

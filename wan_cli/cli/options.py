@@ -94,7 +94,7 @@ DryRun = Annotated[
     bool, typer.Option("--dry-run", help="Print the request that would be sent; send nothing.")
 ]
 Curl = Annotated[
-    bool, typer.Option("--curl", help="Print an equivalent curl command (key from $WAN_API_KEY).")
+    bool, typer.Option("--curl", help="Print an equivalent curl command (the key left out).")
 ]
 Timeout = Annotated[
     float | None,

@@ -34,11 +34,24 @@ def command_settings(flags: SettingFlags, out: Output) -> Settings:
     from wan_cli.settings import resolve_settings
 
     settings = resolve_settings(flags.layer(), dict(os.environ))
-    for note in settings.notes:
-        out.detail(note)
+    show_notes(settings, out)
     if flags.api_key is not None:
         out.warn("--api-key lands in shell history: prefer `wan config set api-key` or WAN_API_KEY")
     return settings
+
+
+def show_notes(settings: Settings, out: Output) -> None:
+    """The settings' notes: with -v all of them; without, only the notices (a base URL set aside,
+    or paired with a provider from another layer), one line each."""
+    notices = dict((text, level) for level, text in settings.notices)
+    for note in settings.notes:
+        level = notices.get(note)
+        if level == "warn":
+            out.warn(note)
+        elif level == "info":
+            out.info(note)
+        else:
+            out.detail(note)
 
 
 def output_dir_of(settings: Settings) -> Path:
@@ -162,7 +175,12 @@ def _execute(options: GenerateOptions, settings: Settings, out: Output, stdin: T
     prepared = build_request(inputs)
     if options.dry_run or options.curl:
         if options.curl:
-            out.result(render_curl(prepared))
+            from wan_cli.run.curl_key import curl_key
+
+            key = curl_key(settings)
+            out.result(render_curl(prepared, key.expression))
+            if key.note is not None:
+                out.warn(key.note)
         else:
             pretty = is_terminal(out.stdout)
             out.result(render_dry_run(prepared, pretty=pretty, abbreviate_data=pretty))

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from wan_cli.api.events import Event, StreamCut
-from wan_cli.api.request import url_host
+from wan_cli.api.request import url_without_password
 
 if TYPE_CHECKING:
     from wan_cli.api.intake import ServiceAnswer
@@ -107,4 +107,5 @@ def _sending_to(prepared: PreparedRequest, config: RunConfig) -> str:
 
     if config.provider == MOCK:
         return f"sending to the offline mock (nothing is billed): {config.model}"
-    return f"sending to {url_host(prepared.url)}: {config.model}"
+    # The full URL (a password masked), so a wrong base URL shows before the service answers.
+    return f"sending to {url_without_password(prepared.url)}: {config.model}"

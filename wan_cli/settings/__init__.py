@@ -3,8 +3,9 @@
 - `values`: the keys, their environment variables and defaults; parsing, formatting and masking
   each value; `Sourced` and `Settings`.
 - `file`: the config file (path, reading and validating the TOML, atomic 0600 writes, set/unset).
-- `resolve`: the precedence, the provider rules for a stored key and base URL, `resolve_settings`,
+- `resolve`: the precedence, the provider rule for a stored key, `resolve_settings`,
   `require_api_key`, and `size_for_mode` (the configured size as a run in a mode uses it).
+- `base_url`: which base URL goes with the provider in effect (the one rule), and its notices.
 
 Everything is re-exported here: import from `wan_cli.settings`.
 """

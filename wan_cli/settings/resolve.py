@@ -2,8 +2,9 @@
 
 Every effective value remembers where it came from (`Sourced`), so `wan config show` and
 `wan doctor` can explain it. `resolve` itself is pure: the environment and the parsed file are
-passed in; `resolve_settings` reads them. A stored API key and base URL belong to the provider of
-their layer, and are passed over (with a note) when a layer above switches provider.
+passed in; `resolve_settings` reads them. A stored API key belongs to the provider of its layer,
+and is passed over (with a note) when a layer above switches provider; a base URL goes only with
+the provider it is given for (`settings.base_url`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from wan_cli.errors import AuthError, ConfigError, UsageError
-from wan_cli.providers import DEFAULT_BASE_URLS
 from wan_cli.settings.file import ConfigFile, config_path, load_config
 from wan_cli.settings.values import (
     BUILTIN,
@@ -26,7 +26,6 @@ from wan_cli.settings.values import (
     Settings,
     Sourced,
     checked,
-    display_value,
 )
 from wan_cli.sizes import PRESET_MODES, PRESETS
 
@@ -125,7 +124,7 @@ def resolve(
     provider = str(sources["provider"].value)
     _keep_stored_key_for_its_provider(sources, layers, provider, notes)
     _resolve_dashscope_key(sources, env, provider, notes)
-    _resolve_base_url(sources, flag_values, env, layers, provider, notes)
+    notices = _resolve_base_url(sources, flag_values, env, layers, notes)
 
     def get(key: str) -> Any:
         return sources[key].value
@@ -147,6 +146,7 @@ def resolve(
         config_path=config.path,
         sources=sources,
         notes=tuple(notes),
+        notices=notices,
         profile_source=profile_source,
     )
 
@@ -197,59 +197,21 @@ def _resolve_base_url(
     flag_values: Mapping[str, object],
     env: Mapping[str, str],
     layers: list[tuple[Mapping[str, object], str]],
-    provider: str,
     notes: list[str],
-) -> None:
-    """The base URL, which belongs to a provider: one set in a layer whose provider differs
-    from the one chosen above it (`--provider dashscope` over a stored gateway URL, a profile
-    switching provider under `[default]`'s URL) is passed over for the chosen provider's."""
+) -> tuple[tuple[str, str], ...]:
+    """The base URL that goes with the provider (`settings.base_url`: the one rule); returns the
+    notices to show at normal verbosity."""
     from urllib.parse import urlsplit
 
-    key = "base-url"
-    env_name = ENV_VARS[key]
-    # Layers from the most specific; each candidate is (Sourced, the provider of its layer).
-    candidates: list[tuple[Sourced, str]] = []
-    if key in flag_values:
-        value = checked(key, flag_values[key], f"--{key}", UsageError)
-        candidates.append((Sourced(value, "flag", f"--{key}"), provider))
-    env_raw = _env_value(env, env_name)
-    if env_raw is not None:
-        value = checked(key, env_raw, f"environment variable {env_name}", ConfigError)
-        candidates.append((Sourced(value, "env", env_name), _provider_from(env, layers, 0)))
-    for depth, (table, origin) in enumerate(layers):
-        if key in table:
-            stored = Sourced(table[key], "file", origin)
-            candidates.append((stored, _provider_from(None, layers, depth)))
-    chosen = Sourced(DEFAULT_BASE_URLS[provider], "default", f"{BUILTIN} for {provider}")
-    for candidate, meant_for in candidates:
-        if meant_for == provider:
-            chosen = candidate
-            break
-        notes.append(
-            f"{key} {display_value(key, candidate.value)} from {candidate.origin} is for provider "
-            f"{meant_for}, not {provider}: not used (give --base-url to choose)"
-        )
-    if chosen.source in ("flag", "env"):
-        for shadowed, _ in candidates:
-            if shadowed.source == "file":
-                notes.append(f"{chosen.origin} shadows the {key} stored in {shadowed.origin}")
-                break
-    sources[key] = chosen
+    from wan_cli.settings.base_url import resolve_base_url
+
+    choice = resolve_base_url(flag_values, env, layers, sources["provider"])
+    notes.extend(choice.notes)
+    chosen = sources["base-url"] = choice.chosen
     parts = urlsplit(str(chosen.value))
     if parts.scheme.lower() == "http" and (parts.hostname or "") not in _LOOPBACK:
         notes.append(f"base-url {chosen.value} is plain http: the API key would travel unencrypted")
-
-
-def _provider_from(
-    env: Mapping[str, str] | None, layers: list[tuple[Mapping[str, object], str]], depth: int
-) -> str:
-    """The provider as the layers from `depth` down (and `env`, if given) would choose it."""
-    if env is not None and (raw := _env_value(env, ENV_VARS["provider"])) is not None:
-        return str(checked("provider", raw, "environment variable WAN_PROVIDER", ConfigError))
-    for table, _ in layers[depth:]:
-        if "provider" in table:
-            return str(table["provider"])
-    return str(DEFAULTS["provider"])
+    return choice.notices
 
 
 def resolve_settings(

@@ -103,6 +103,9 @@ class Settings:
     config_path: Path
     sources: Mapping[str, Sourced] = field(repr=False)  # by CLI key name
     notes: tuple[str, ...] = ()
+    # (level "warn"/"info", text): notes a command that sends shows without -v (also in `notes`),
+    # e.g. a base URL set aside, or paired with a provider from another layer.
+    notices: tuple[tuple[str, str], ...] = ()
     # Which profile is in use and why ("--profile", "WAN_PROFILE", "default_profile in …", …).
     profile_source: Sourced = Sourced(DEFAULT_PROFILE, "default", BUILTIN)
 

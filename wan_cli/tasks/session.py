@@ -50,7 +50,7 @@ def open_session(flags: TaskFlags, task_id: str) -> Iterator[TaskSession]:
     task's row in it; warns when the row says the task was submitted to another host."""
     from wan_cli.api.request import normalize_base_url
     from wan_cli.history import history_path, open_store
-    from wan_cli.run.assemble import sending_key
+    from wan_cli.run.assemble import sending_key, show_notes
     from wan_cli.settings import resolve_settings
     from wan_cli.ui.output import Output, set_output
 
@@ -65,8 +65,7 @@ def open_session(flags: TaskFlags, task_id: str) -> Iterator[TaskSession]:
         },
         dict(os.environ),
     )
-    for note in settings.notes:
-        out.detail(note)
+    show_notes(settings, out)
     if flags.api_key is not None:
         out.warn("--api-key lands in shell history: prefer `wan config set api-key` or WAN_API_KEY")
     api = TaskApi(
