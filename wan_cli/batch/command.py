@@ -10,7 +10,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from wan_cli.batch.items import LineDefaults, prepare_items
-from wan_cli.batch.manifest import MANIFEST_NAME, ManifestWriter, read_manifest
+from wan_cli.batch.manifest import (
+    MANIFEST_NAME,
+    ManifestWriter,
+    check_manifest_path,
+    read_manifest,
+)
 from wan_cli.batch.outcome import BatchReport, LineOutcome
 from wan_cli.batch.pacing import BatchPacer
 from wan_cli.batch.parse import FORMATS, parse_batch
@@ -187,6 +192,7 @@ def _prepare(
     manifest_path = (
         options.manifest.expanduser() if options.manifest else output_dir / MANIFEST_NAME
     )
+    check_manifest_path(manifest_path)  # a planted link is refused before anything is sent
     previous = read_manifest(manifest_path) if resume is not Resume.FORCE else {}
     return make_plan(items, previous, resume, shard), manifest_path
 
@@ -213,19 +219,57 @@ def _check_options(options: BatchOptions) -> tuple[Shard | None, Resume]:
     return shard, resume
 
 
+# The most a batch file (or stdin) may hold: `yes | wan batch -` never ends, and each line
+# becomes a validated request held in memory until it is sent.
+MAX_BATCH_BYTES = 64 * 1024 * 1024
+MAX_BATCH_LINES = 100_000
+
+
 def read_source(source: str, stdin: TextIO) -> tuple[str, Path]:
-    """The batch file's text and the directory its relative paths are relative to."""
+    """The batch file's text and the directory its relative paths are relative to. At most
+    `MAX_BATCH_BYTES` and `MAX_BATCH_LINES` are read: more is refused (exit 2)."""
+    name = "stdin" if source == "-" else f"the batch file {source}"
     if source == "-":
-        return stdin.read(), Path.cwd()
-    path = Path(source).expanduser()
-    try:
-        return path.read_text(encoding="utf-8"), path.absolute().parent
-    except UnicodeDecodeError:
-        raise UsageError(f"the batch file {source} is not UTF-8 text") from None
-    except OSError as error:
+        data: bytes | str = _read_bounded(stdin)
+        base_dir = Path.cwd()
+    else:
+        path = Path(source).expanduser()
+        try:
+            with path.open("rb") as fh:
+                data = fh.read(MAX_BATCH_BYTES + 1)
+        except OSError as error:
+            raise UsageError(
+                f"cannot read the batch file {source}: {error.strerror or error}"
+            ) from None
+        base_dir = path.absolute().parent
+    if len(data) > MAX_BATCH_BYTES:
         raise UsageError(
-            f"cannot read the batch file {source}: {error.strerror or error}"
-        ) from None
+            f"{name} is longer than {MAX_BATCH_BYTES // (1024 * 1024)} MiB: stopped reading it,"
+            " nothing was sent",
+            hint=f"split it into files of at most {MAX_BATCH_LINES:,} lines (split -l)",
+        )
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+    except UnicodeDecodeError:
+        raise UsageError(f"{name} is not UTF-8 text") from None
+    lines = text.count("\n") + (1 if text and not text.endswith("\n") else 0)
+    if lines > MAX_BATCH_LINES:
+        raise UsageError(
+            f"{name} has {lines:,} lines, more than {MAX_BATCH_LINES:,}: nothing was sent",
+            hint=f"split it into files of at most {MAX_BATCH_LINES:,} lines (split -l)",
+        )
+    return text, base_dir
+
+
+def _read_bounded(stdin: TextIO) -> bytes | str:
+    """At most `MAX_BATCH_BYTES` + 1 of stdin: bytes when it has a byte buffer (a real stream),
+    else characters (an in-memory one)."""
+    buffer = getattr(stdin, "buffer", None)
+    if buffer is not None:
+        data = buffer.read(MAX_BATCH_BYTES + 1)
+        if isinstance(data, bytes):
+            return data
+    return stdin.read(MAX_BATCH_BYTES + 1)
 
 
 def _print_dry_run(plan: BatchPlan, out: Output) -> None:
