@@ -32,6 +32,7 @@ from wan_cli.batch.plan import (
     refusal,
 )
 from wan_cli.batch.report import print_summary, report_document
+from wan_cli.batch.rescue import recorded_runs
 from wan_cli.batch.runner import run_batch
 from wan_cli.batch.views import make_progress
 from wan_cli.errors import ExitCode, Interrupted, UsageError
@@ -40,6 +41,8 @@ from wan_cli.run.options import OutputFlags, RequestOptions, SettingFlags
 from wan_cli.ui.output import Output, ask_yes_no, is_terminal, printable_url, set_output
 
 if TYPE_CHECKING:
+    from wan_cli.batch.manifest import ManifestRecord
+    from wan_cli.history.rows import RunRow
     from wan_cli.settings import Settings
 
 DEFAULT_CONCURRENCY = 2
@@ -92,7 +95,7 @@ def _run(options: BatchOptions, settings: Settings, stdin: TextIO, out: Output) 
         return ExitCode.OK
 
     sending_key(settings)  # before the question: a missing or unusable key fails at once
-    if not plan.to_send:
+    if not plan.work:
         out.info(f"nothing to send: {len(plan.skipped)} line(s) skipped (--force sends them again)")
         if options.output.json_output:
             empty = BatchReport(plan, (), (), 0.0, False, manifest_path)
@@ -115,10 +118,12 @@ def _run(options: BatchOptions, settings: Settings, stdin: TextIO, out: Output) 
     ):
         raise UsageError("not confirmed: nothing was sent", hint="--yes skips the question")
 
-    from wan_cli.files.naming import writable_directory
+    from wan_cli.files.naming import remove_stale_temps, writable_directory
 
-    for directory in sorted({item.output_dir for item in plan.to_send}):
+    for directory in sorted({item.output_dir for item, _ in plan.work}):
         writable_directory(directory)  # every line's destination, before anything is sent
+        # A killed run's `.part` files: this run owns the directory now (a live writer's stay).
+        remove_stale_temps(directory)
     config = sending_config(settings, options.output, out)
     history = config.history
     writer = ManifestWriter(manifest_path)
@@ -193,8 +198,14 @@ def _prepare(
         options.manifest.expanduser() if options.manifest else output_dir / MANIFEST_NAME
     )
     check_manifest_path(manifest_path)  # a planted link is refused before anything is sent
-    previous = read_manifest(manifest_path) if resume is not Resume.FORCE else {}
-    return make_plan(items, previous, resume, shard), manifest_path
+    previous: dict[str, ManifestRecord] = {}
+    recorded: dict[str, RunRow] = {}
+    if resume is not Resume.FORCE:
+        previous = read_manifest(manifest_path)
+        # History knows the lines a killed run sent, whose manifest records were never written.
+        enabled = settings.history and not options.output.no_history
+        recorded = recorded_runs(enabled, items, out)
+    return make_plan(items, previous, resume, shard, recorded), manifest_path
 
 
 def _check_options(options: BatchOptions) -> tuple[Shard | None, Resume]:
