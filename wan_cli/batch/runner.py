@@ -211,7 +211,7 @@ def run_batch(
     # thread marked as stopped while it still runs (CPython bpo-45274), and the workers must be
     # waited for to leave the manifest and the output directory consistent.
     try:
-        progress.start(len(lines))
+        progress.start(len(lines), rescued=len(plan.to_rescue))
         for worker in workers:
             with shared.lock:
                 shared.live += 1
