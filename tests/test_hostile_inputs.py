@@ -406,3 +406,36 @@ def test_resume_decides_by_the_newer_of_manifest_and_history(
     else:
         [(skipped, why)] = chosen.skipped
         assert skipped is item and why.startswith(fate.removeprefix("skip:")), why
+
+
+def test_a_row_left_running_by_a_killed_process_whose_pid_is_now_ours_is_unfinished(
+    isolated_env: IsolatedEnv, tmp_path: Path
+) -> None:
+    # In a container the next `wan` may get the killed one's pid: its row looks alive.
+    import io
+
+    from wan_cli.batch.rescue import recorded_runs
+    from wan_cli.history import open_store
+    from wan_cli.ui.output import Output
+
+    out_dir = tmp_path / "out"
+    store = open_store(isolated_env.history)
+    assert store is not None
+    row_id = store.record_start(
+        command="generate",
+        model="m",
+        provider="p",
+        host="h",
+        prompt="a fox",
+        parameters={},
+        references=[],
+        output_dir=str(out_dir.absolute()),
+    )  # recorded with this process's pid, as a killed `wan` with the same pid would have
+    store.record_batch_key(row_id, "k")
+    store.record_image(row_id, 0, "https://img.example/1.png")
+    store.close()
+    item = BatchItem(1, 0, "k", GenerateInputs(mode="generate", prompt="a fox"), out_dir)
+    found = recorded_runs(True, [item], Output(stderr=io.StringIO()))
+    assert found["k"].status == "unfinished" and found["k"].id == row_id
+    chosen = select_work([item], {}, Resume.PENDING, found)
+    assert chosen.rescue == ((item, found["k"]),)

@@ -55,8 +55,20 @@ def recorded_runs(enabled: bool, items: Sequence[BatchItem], out: Output) -> dic
     for item in items:
         row = rows.get((item.key, str(item.output_dir.absolute())))
         if row is not None:
-            found[item.key] = row
+            found[item.key] = _seen_from_here(row)
     return found
+
+
+def _seen_from_here(row: RunRow) -> RunRow:
+    """A "running" row with this process's pid was left by a killed process whose pid was
+    reused (a container's small pid space): nothing of this run is in history yet."""
+    import os
+
+    from wan_cli.history.rows import RUNNING, UNFINISHED
+
+    if row.status == RUNNING and row.pid == os.getpid():
+        return replace(row, status=UNFINISHED)
+    return row
 
 
 def open_line_row(config: RunConfig, job: Job, key: str) -> Job:

@@ -33,7 +33,6 @@ class Rescue:
 
     saved: tuple[str, ...]  # every image of the run now on disk (saved before or just now)
     failed: tuple[tuple[ImageRow, str], ...]  # images not saved, and why (expiry said so)
-    attempted: int  # images that were not on disk before
 
 
 def saved_at(run: RunRow, image: ImageRow) -> Path | None:
@@ -85,12 +84,10 @@ def rescue_images(
     cancel = cancel if cancel is not None else threading.Event()
     saved: dict[int, str] = {}
     failed: list[tuple[ImageRow, str]] = []
-    pending = 0
     for image in run.images:
         if (path := saved_at(run, image)) is not None:
             saved[image.index] = str(path)
             continue
-        pending += 1
         if image.url is None:
             failed.append((image, "it came inline (no URL) and cannot be fetched again"))
             continue
@@ -102,7 +99,7 @@ def rescue_images(
             continue
         reason = result.error or "not saved"
         failed.append((image, expired_reason(reason, image.received, datetime.now(UTC)) or reason))
-    return Rescue(tuple(saved[index] for index in sorted(saved)), tuple(failed), pending)
+    return Rescue(tuple(saved[index] for index in sorted(saved)), tuple(failed))
 
 
 def save_recorded_images(
