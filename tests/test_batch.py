@@ -317,7 +317,8 @@ def test_resume_policies() -> None:
     }
 
     def keys(resume: Resume) -> tuple[list[str], list[tuple[str, str]]]:
-        send, skipped = select_work(items, previous, resume)
+        chosen = select_work(items, previous, resume)
+        send, skipped = chosen.send, chosen.skipped
         return [i.key for i in send], [(i.key, why) for i, why in skipped]
 
     assert keys(Resume.PENDING) == (["k1", "k2", "k3"], [("k0", "done")])

@@ -127,7 +127,7 @@ def test_version_1_database_gains_task_columns_and_keeps_its_rows(
     assert [run.id for run in store.list_runs(failed=True)] == [failed]
     store.close()
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 4
     indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
     assert {"runs_task_id", "runs_request_id"} <= indexes
     conn.close()

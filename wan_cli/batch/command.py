@@ -10,7 +10,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from wan_cli.batch.items import LineDefaults, prepare_items
-from wan_cli.batch.manifest import MANIFEST_NAME, ManifestWriter, read_manifest
+from wan_cli.batch.manifest import (
+    MANIFEST_NAME,
+    ManifestWriter,
+    check_manifest_path,
+    read_manifest,
+)
 from wan_cli.batch.outcome import BatchReport, LineOutcome
 from wan_cli.batch.pacing import BatchPacer
 from wan_cli.batch.parse import FORMATS, parse_batch
@@ -27,6 +32,7 @@ from wan_cli.batch.plan import (
     refusal,
 )
 from wan_cli.batch.report import print_summary, report_document
+from wan_cli.batch.rescue import recorded_runs
 from wan_cli.batch.runner import run_batch
 from wan_cli.batch.views import make_progress
 from wan_cli.errors import ExitCode, Interrupted, UsageError
@@ -36,6 +42,8 @@ from wan_cli.ui.output import Output, ask_yes_no, is_terminal, printable_url, se
 from wan_cli.units import plural
 
 if TYPE_CHECKING:
+    from wan_cli.batch.manifest import ManifestRecord
+    from wan_cli.history.rows import RunRow
     from wan_cli.settings import Settings
 
 DEFAULT_CONCURRENCY = 2
@@ -88,7 +96,7 @@ def _run(options: BatchOptions, settings: Settings, stdin: TextIO, out: Output) 
         return ExitCode.OK
 
     sending_key(settings)  # before the question: a missing or unusable key fails at once
-    if not plan.to_send:
+    if not plan.work:
         skipped = plural(len(plan.skipped), "line")
         out.info(f"nothing to send: {skipped} skipped (--force sends them again)")
         if options.output.json_output:
@@ -113,10 +121,12 @@ def _run(options: BatchOptions, settings: Settings, stdin: TextIO, out: Output) 
     ):
         raise UsageError("not confirmed: nothing was sent", hint="--yes skips the question")
 
-    from wan_cli.files.naming import writable_directory
+    from wan_cli.files.naming import remove_stale_temps, writable_directory
 
-    for directory in sorted({item.output_dir for item in plan.to_send}):
+    for directory in sorted({item.output_dir for item, _ in plan.work}):
         writable_directory(directory)  # every line's destination, before anything is sent
+        # A killed run's `.part` files: this run owns the directory now (a live writer's stay).
+        remove_stale_temps(directory)
     config = sending_config(settings, options.output, out)
     history = config.history
     writer = ManifestWriter(manifest_path)
@@ -191,8 +201,15 @@ def _prepare(
     manifest_path = (
         options.manifest.expanduser() if options.manifest else output_dir / MANIFEST_NAME
     )
-    previous = read_manifest(manifest_path) if resume is not Resume.FORCE else {}
-    return make_plan(items, previous, resume, shard), manifest_path
+    check_manifest_path(manifest_path)  # a planted link is refused before anything is sent
+    previous: dict[str, ManifestRecord] = {}
+    recorded: dict[str, RunRow] = {}
+    if resume is not Resume.FORCE:
+        previous = read_manifest(manifest_path)
+        # History knows the lines a killed run sent, whose manifest records were never written.
+        enabled = settings.history and not options.output.no_history
+        recorded = recorded_runs(enabled, items, out)
+    return make_plan(items, previous, resume, shard, recorded), manifest_path
 
 
 def _check_options(options: BatchOptions) -> tuple[Shard | None, Resume]:
@@ -217,19 +234,57 @@ def _check_options(options: BatchOptions) -> tuple[Shard | None, Resume]:
     return shard, resume
 
 
+# The most a batch file (or stdin) may hold: `yes | wan batch -` never ends, and each line
+# becomes a validated request held in memory until it is sent.
+MAX_BATCH_BYTES = 64 * 1024 * 1024
+MAX_BATCH_LINES = 100_000
+
+
 def read_source(source: str, stdin: TextIO) -> tuple[str, Path]:
-    """The batch file's text and the directory its relative paths are relative to."""
+    """The batch file's text and the directory its relative paths are relative to. At most
+    `MAX_BATCH_BYTES` and `MAX_BATCH_LINES` are read: more is refused (exit 2)."""
+    name = "stdin" if source == "-" else f"the batch file {source}"
     if source == "-":
-        return stdin.read(), Path.cwd()
-    path = Path(source).expanduser()
-    try:
-        return path.read_text(encoding="utf-8"), path.absolute().parent
-    except UnicodeDecodeError:
-        raise UsageError(f"the batch file {source} is not UTF-8 text") from None
-    except OSError as error:
+        data: bytes | str = _read_bounded(stdin)
+        base_dir = Path.cwd()
+    else:
+        path = Path(source).expanduser()
+        try:
+            with path.open("rb") as fh:
+                data = fh.read(MAX_BATCH_BYTES + 1)
+        except OSError as error:
+            raise UsageError(
+                f"cannot read the batch file {source}: {error.strerror or error}"
+            ) from None
+        base_dir = path.absolute().parent
+    if len(data) > MAX_BATCH_BYTES:
         raise UsageError(
-            f"cannot read the batch file {source}: {error.strerror or error}"
-        ) from None
+            f"{name} is longer than {MAX_BATCH_BYTES // (1024 * 1024)} MiB: stopped reading it,"
+            " nothing was sent",
+            hint=f"split it into files of at most {MAX_BATCH_LINES:,} lines (split -l)",
+        )
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+    except UnicodeDecodeError:
+        raise UsageError(f"{name} is not UTF-8 text") from None
+    lines = text.count("\n") + (1 if text and not text.endswith("\n") else 0)
+    if lines > MAX_BATCH_LINES:
+        raise UsageError(
+            f"{name} has {lines:,} lines, more than {MAX_BATCH_LINES:,}: nothing was sent",
+            hint=f"split it into files of at most {MAX_BATCH_LINES:,} lines (split -l)",
+        )
+    return text, base_dir
+
+
+def _read_bounded(stdin: TextIO) -> bytes | str:
+    """At most `MAX_BATCH_BYTES` + 1 of stdin: bytes when it has a byte buffer (a real stream),
+    else characters (an in-memory one)."""
+    buffer = getattr(stdin, "buffer", None)
+    if buffer is not None:
+        data = buffer.read(MAX_BATCH_BYTES + 1)
+        if isinstance(data, bytes):
+            return data
+    return stdin.read(MAX_BATCH_BYTES + 1)
 
 
 def _print_dry_run(plan: BatchPlan, out: Output) -> None:

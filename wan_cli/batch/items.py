@@ -75,8 +75,8 @@ def line_inputs(spec: LineSpec, defaults: LineDefaults) -> tuple[GenerateInputs,
     else:
         refs = base.refs
     output_dir = defaults.output_dir
-    if spec.output_dir is not None:
-        output_dir = defaults.output_dir / Path(spec.output_dir).expanduser()
+    if spec.output_dir is not None:  # inside it: parse.output_dir_problem refused the rest
+        output_dir = defaults.output_dir / spec.output_dir
     request = RequestOptions(
         mode=spec.mode or base.mode,
         refs=refs,

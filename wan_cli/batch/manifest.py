@@ -3,6 +3,7 @@ the moment it ends; read back, the last record of each key says what is already 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import threading
@@ -13,6 +14,10 @@ from typing import Any
 from wan_cli.errors import UsageError
 
 MANIFEST_NAME = "wan-batch-manifest.jsonl"
+# The manifest is opened without following a final symbolic link (where the OS can), and
+# without blocking on a FIFO planted in its place.
+_NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NON_BLOCKING = getattr(os, "O_NONBLOCK", 0)
 
 
 @dataclass(frozen=True)
@@ -86,11 +91,17 @@ def read_manifest(path: Path) -> dict[str, ManifestRecord]:
     """The last record of every key (later lines win). Lines that are not records (a torn last
     line after a crash, a stray edit) are skipped: at worst their line is sent again."""
     try:
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | _NO_FOLLOW | _NON_BLOCKING)
     except FileNotFoundError:
         return {}
     except OSError as error:
-        raise UsageError(f"cannot read the manifest {path}: {error.strerror or error}") from None
+        raise _refused(path, error, "read") from None
+    with os.fdopen(fd, "rb") as fh:
+        try:
+            _check_regular(path, os.fstat(fd).st_mode)
+            data = fh.read()
+        except OSError as error:
+            raise _refused(path, error, "read") from None
     records: dict[str, ManifestRecord] = {}
     for raw in data.split(b"\n"):
         if not raw.strip():
@@ -104,6 +115,45 @@ def read_manifest(path: Path) -> dict[str, ManifestRecord]:
     return records
 
 
+def check_manifest_path(path: Path) -> None:
+    """Refuse (exit 2) a manifest that is a symbolic link or not a regular file, before anything
+    is sent: records appended through a planted link would land in the file it points to."""
+    import stat
+
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise _refused(path, error, "read") from None
+    if stat.S_ISLNK(mode):
+        raise _refused(path, OSError(errno.ELOOP, "is a symbolic link"))
+    _check_regular(path, mode)
+
+
+def _check_regular(path: Path, mode: int) -> None:
+    import stat
+
+    if not stat.S_ISREG(mode):
+        raise UsageError(
+            f"the manifest {path} is not a regular file: refused, nothing was sent",
+            hint="remove it, or choose another place with --manifest",
+        )
+
+
+def _refused(path: Path, error: OSError, verb: str = "write") -> UsageError:
+    if error.errno == errno.ELOOP or (not _NO_FOLLOW and path.is_symlink()):
+        return UsageError(
+            f"the manifest {path} is a symbolic link: refused, nothing was sent",
+            hint="records appended through it would land in the file it points to;"
+            " remove the link, or choose another place with --manifest",
+        )
+    return UsageError(
+        f"cannot {verb} the manifest {path}: {error.strerror or error}",
+        hint="choose another place with --manifest or --output-dir",
+    )
+
+
 class ManifestWriter:
     """Appends records: one write per line under a lock, flushed and fsynced, so a crash loses
     at most the line being written (which `read_manifest` then skips)."""
@@ -112,18 +162,27 @@ class ManifestWriter:
         self.path = path
         self._lock = threading.Lock()
         self._closed = False
+        check_manifest_path(path)  # without O_NOFOLLOW (Windows), the link is seen here
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            # Read-write: the last byte is read back below (to mend a torn last line).
+            flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | _NO_FOLLOW | _NON_BLOCKING
+            self._fd = os.open(path, flags, 0o644)
+        except OSError as error:
+            raise _refused(path, error) from None
+        try:
+            status = os.fstat(self._fd)
+            _check_regular(path, status.st_mode)
             # A torn last line (killed mid-write) must not swallow the next record.
-            size = os.fstat(self._fd).st_size
-            if size and _last_byte(path, size) != b"\n":
+            size = status.st_size
+            if size and _last_byte(self._fd, size) != b"\n":
                 self._write_all(b"\n")
         except OSError as error:
-            raise UsageError(
-                f"cannot write the manifest {path}: {error.strerror or error}",
-                hint="choose another place with --manifest or --output-dir",
-            ) from None
+            os.close(self._fd)
+            raise _refused(path, error) from None
+        except UsageError:
+            os.close(self._fd)
+            raise
 
     def append(self, record: ManifestRecord) -> None:
         data = (record.to_json() + "\n").encode("utf-8")
@@ -146,7 +205,10 @@ class ManifestWriter:
                 os.close(self._fd)
 
 
-def _last_byte(path: Path, size: int) -> bytes:
-    with open(path, "rb") as fh:
-        fh.seek(size - 1)
-        return fh.read(1)
+def _last_byte(fd: int, size: int) -> bytes:
+    return os.pread(fd, 1, size - 1) if hasattr(os, "pread") else _seek_read(fd, size - 1)
+
+
+def _seek_read(fd: int, offset: int) -> bytes:
+    os.lseek(fd, offset, os.SEEK_SET)
+    return os.read(fd, 1)

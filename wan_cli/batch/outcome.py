@@ -47,6 +47,7 @@ class LineOutcome:
     failure: WanError | None = field(default=None, compare=False)  # None: the line succeeded
     history_id: int | None = None
     elapsed_s: float = 0.0
+    rescued: bool = False  # nothing sent: the images an earlier run recorded were saved
 
     @property
     def error(self) -> str | None:

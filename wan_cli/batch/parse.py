@@ -99,8 +99,13 @@ def parse_batch(
 
 
 def _parse_json_line(number: int, line: str) -> tuple[LineSpec | None, list[str]]:
+    from wan_cli.api.jsontext import TooDeep, loads
+
     try:
-        document = json.loads(line)
+        # Bounded nesting: a line nested 100,000 deep is a line problem, not a RecursionError.
+        document = loads(line)
+    except TooDeep as error:
+        return None, [f"not valid JSON: {error}"]
     except ValueError as error:
         reason = error.msg if isinstance(error, json.JSONDecodeError) else str(error)
         column = f" (column {error.colno})" if isinstance(error, json.JSONDecodeError) else ""
@@ -122,8 +127,8 @@ def _parse_json_line(number: int, line: str) -> tuple[LineSpec | None, list[str]
     if name is not None and (problem := name_problem(name)):
         errors.append(problem)
     output_dir = fields.text("output_dir")
-    if output_dir is not None and not output_dir.strip():
-        errors.append('"output_dir" is empty')
+    if output_dir is not None and (problem := output_dir_problem(output_dir)):
+        errors.append(problem)
     spec = LineSpec(
         number=number,
         prompt=prompt or "",
@@ -195,6 +200,31 @@ class _Fields:
             return tuple(value)
         self._bad("refs", "a path/URL or a list of them", value)
         return None
+
+
+def output_dir_problem(output_dir: str) -> str | None:
+    """Why a line's `output_dir` is not a folder inside -o, or None. It is relative to -o, so
+    an absolute path, a home directory (`~`) or a `..` step would write elsewhere."""
+    from pathlib import PurePosixPath, PureWindowsPath
+
+    if not output_dir.strip():
+        return '"output_dir" is empty'
+    if "\x00" in output_dir:
+        return '"output_dir" contains a NUL character'
+    posix, windows = PurePosixPath(output_dir), PureWindowsPath(output_dir)
+    outside = (
+        output_dir.startswith("~")
+        or posix.is_absolute()
+        or bool(windows.anchor)  # a drive (C:), a UNC share, a leading backslash
+        or ".." in posix.parts
+        or ".." in windows.parts
+    )
+    if outside:
+        return (
+            f'"output_dir" must be a folder inside -o (relative, no "..", not absolute):'
+            f" {json.dumps(output_dir, ensure_ascii=False)[:80]}"
+        )
+    return None
 
 
 def name_problem(name: str) -> str | None:

@@ -34,6 +34,7 @@ EXIT_LABELS: dict[int, str] = {
 def print_summary(report: BatchReport, out: Output) -> None:
     """The summary table (stderr) and one error line per failed line."""
     failed = [o for o in report.outcomes if o.code != ExitCode.OK]
+    rescued = sum(1 for outcome in report.outcomes if outcome.rescued)
     parts = [
         f"{report.count('done')} done",
         f"{report.count('failed')} failed",
@@ -44,8 +45,10 @@ def print_summary(report: BatchReport, out: Output) -> None:
         parts.append(f"{len(report.not_run)} not started")
     if report.plan.skipped:
         parts.append(f"{len(report.plan.skipped)} skipped")
+    if rescued:
+        parts.append(f"{rescued} saved from an earlier run's links (not sent)")
     out.info(
-        f"batch summary: {len(report.outcomes)} of "
+        f"batch summary: {len(report.outcomes) - rescued} of "
         f"{plural(len(report.plan.to_send), 'request')} sent · "
         + " · ".join(parts)
         + f" · {report.elapsed_s:.1f} s"
@@ -127,6 +130,7 @@ def report_document(report: BatchReport) -> dict[str, Any]:
                 "urls": list(outcome.urls),
                 "error": error_document(outcome.failure) if outcome.failure else None,
                 "history_id": outcome.history_id,
+                "rescued": outcome.rescued,
             }
         )
     for item in report.not_run:
@@ -137,7 +141,8 @@ def report_document(report: BatchReport) -> dict[str, Any]:
     return {
         "total": report.plan.total,
         "in_shard": report.plan.in_shard,
-        "sent": len(report.outcomes),
+        "sent": sum(1 for outcome in report.outcomes if not outcome.rescued),
+        "rescued": sum(1 for outcome in report.outcomes if outcome.rescued),
         "done": report.count("done"),
         "failed": report.count("failed"),
         "interrupted": report.count("interrupted"),

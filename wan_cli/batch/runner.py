@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from wan_cli.batch.outcome import BatchReport, LineOutcome, manifest_record, outcome_of
 from wan_cli.batch.pacing import BatchPacer
+from wan_cli.batch.rescue import open_line_row, rescue_line
 from wan_cli.batch.views import BatchProgress, Tally
 from wan_cli.errors import QUOTA_CODES, ExitCode, WanError
 from wan_cli.ui.output import Output
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from wan_cli.batch.items import BatchItem
     from wan_cli.batch.manifest import ManifestWriter
     from wan_cli.batch.plan import BatchPlan
+    from wan_cli.history.rows import RunRow
     from wan_cli.run.model import RunConfig
 
 
@@ -58,8 +60,11 @@ def run_line(
     try:
         prepared = build_request(item.inputs)  # reads the reference images again
         parameters = dict(prepared.body.get("parameters", {}))
-        job = job_for(prepared, item.inputs.prompt, parameters, name=item.name)
         line_config = replace(config, output_dir=item.output_dir)
+        job = job_for(prepared, item.inputs.prompt, parameters, name=item.name)
+        # The row knows the line's key before anything is sent: after a `kill -9`, the next
+        # run finds what this one was paid for (`batch.rescue`).
+        job = open_line_row(line_config, job, item.key)
         record = consume_events(
             api_answer(prepared, line_config, out, pacer),
             line_config,
@@ -144,10 +149,11 @@ def run_batch(
     flight, waits for their downloads to clean up, and returns a report marked interrupted."""
     own_pacer = pacer is None
     pacer = pacer or BatchPacer(threading.Event(), timeout=config.timeout)
-    pending: queue.SimpleQueue[BatchItem] = queue.SimpleQueue()
-    for item in plan.to_send:
-        pending.put(item)
-    shared = _Shared(total=len(plan.to_send))
+    pending: queue.SimpleQueue[tuple[BatchItem, RunRow | None]] = queue.SimpleQueue()
+    lines = plan.work
+    for line in lines:
+        pending.put(line)
+    shared = _Shared(total=len(lines))
     # A refused key or model fails every line alike: stop sending (lines in flight finish).
     stop = threading.Event()
 
@@ -168,12 +174,17 @@ def run_batch(
     def take_lines() -> None:
         while not pacer.cancel.is_set() and not stop.is_set():
             try:
-                item = pending.get_nowait()
+                item, recorded = pending.get_nowait()
             except queue.Empty:
                 return
             with shared.lock:
                 shared.taken.add(item.key)
-            outcome = run_line(item, config, out, pacer, progress)
+            if recorded is not None:  # paid for by an earlier run: saved, never sent again
+                line_config = replace(config, output_dir=item.output_dir)
+                view = _LineView(item, progress, pacer.cancel)
+                outcome = rescue_line(item, recorded, line_config, pacer, view)
+            else:
+                outcome = run_line(item, config, out, pacer, progress)
             try:
                 manifest.append(manifest_record(outcome))
             except OSError as error:
@@ -195,14 +206,14 @@ def run_batch(
 
     workers = [
         threading.Thread(target=work, name=f"batch-{n}", daemon=True)
-        for n in range(max(1, min(concurrency, len(plan.to_send))))
+        for n in range(max(1, min(concurrency, len(lines))))
     ]
     interrupted = False
     # Waiting is on an Event, never Thread.join: a join interrupted by Ctrl-C can leave the
     # thread marked as stopped while it still runs (CPython bpo-45274), and the workers must be
     # waited for to leave the manifest and the output directory consistent.
     try:
-        progress.start(len(plan.to_send))
+        progress.start(len(lines), rescued=len(plan.to_rescue))
         for worker in workers:
             with shared.lock:
                 shared.live += 1
@@ -237,7 +248,7 @@ def run_batch(
     return BatchReport(
         plan=plan,
         outcomes=outcomes,
-        not_run=tuple(item for item in plan.to_send if item.key not in taken),
+        not_run=tuple(item for item, _ in lines if item.key not in taken),
         elapsed_s=time.monotonic() - shared.started,
         interrupted=interrupted or pacer.cancel.is_set(),
         manifest=manifest.path,

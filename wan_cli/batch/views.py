@@ -60,7 +60,9 @@ def _rate(per_second: float) -> str:
 class BatchProgress(Protocol):
     """What a person sees while a batch runs (stderr). Called from worker threads."""
 
-    def start(self, total: int) -> None: ...
+    def start(self, total: int, rescued: int = 0) -> None:
+        """`total` lines to take, `rescued` of them saved from an earlier run's links."""
+
     def retrying(self, item: BatchItem, attempt: int, delay: float, why: str) -> None: ...
     def finished(self, outcome: LineOutcome, tally: Tally) -> None: ...
     def note(self, message: str) -> None: ...
@@ -98,7 +100,7 @@ def _tally_line(tally: Tally) -> str:
 
 
 class QuietProgress:
-    def start(self, total: int) -> None:
+    def start(self, total: int, rescued: int = 0) -> None:
         pass
 
     def retrying(self, item: BatchItem, attempt: int, delay: float, why: str) -> None:
@@ -121,9 +123,10 @@ class PlainProgress:
         self._out = out
         self._lock = threading.Lock()
 
-    def start(self, total: int) -> None:
+    def start(self, total: int, rescued: int = 0) -> None:
         with self._lock:
-            self._out.info(f"sending {plural(total, 'request')}")
+            saving = f", saving {plural(rescued, 'line')} from recorded links" if rescued else ""
+            self._out.info(f"sending {plural(total - rescued, 'request')}{saving}")
 
     def retrying(self, item: BatchItem, attempt: int, delay: float, why: str) -> None:
         with self._lock:
@@ -177,7 +180,7 @@ class LiveProgress:
             "batch", total=0, done=0, failed=0, rate="", eta_s=None
         )
 
-    def start(self, total: int) -> None:
+    def start(self, total: int, rescued: int = 0) -> None:
         with self._lock:
             self._progress.update(self._task, total=total)
             self._progress.start()

@@ -185,16 +185,19 @@ def batch(
 
     Each line of FILE is one request: a prompt, or a JSON object with "prompt" and any of
     "mode", "refs", "size", "n", "max_images", "negative_prompt", "seed", "watermark",
-    "prompt_extend", "name" (file-name stem: NAME-1.png …), "output_dir" (relative to -o).
-    Options give the defaults for every line; relative "refs" are relative to FILE.
+    "prompt_extend", "name" (file-name stem: NAME-1.png …), "output_dir" (a folder inside -o:
+    relative, no ".."). Options give the defaults for every line; relative "refs" are relative
+    to FILE.
 
     Every line is checked before anything is sent: bad lines are listed with their numbers
     (exit 2). A manifest in the output directory records each line's outcome. Re-running the
     same command skips the lines done and sends the rest (failed, interrupted, new), except
     lines whose images were paid for but not saved (exit 7: `wan history download` saves them);
     --retry-failed sends only the failed/interrupted ones; --force sends all. A line is known
-    by a hash of its request, so an edited line is sent again. When any request is rate
-    limited (429, Retry-After) or retried, every worker waits before its next send.
+    by a hash of its request, so an edited line is sent again. After a crash or `kill -9`,
+    lines whose images had arrived are saved from the links in history, not sent again. When
+    any request is rate limited (429, Retry-After) or retried, every worker waits before its
+    next send.
 
     A batch that could produce more than 20 images asks first on a terminal; without one (CI,
     cron, a pipe) it is refused, exit 2 and nothing sent, unless --yes or --max-total-images N

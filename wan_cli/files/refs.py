@@ -168,14 +168,10 @@ def _load_file(source: str) -> RefImage:
         raise UsageError(f"cannot read reference image {source}: {exc.strerror}") from None
     if stat.S_ISDIR(st.st_mode):
         raise UsageError(f"reference image is a directory: {source}")
-    # Regular files are measured before reading; pipes (`<(…)`) by the bounded read below.
-    if stat.S_ISREG(st.st_mode) and st.st_size > MAX_REF_BYTES:
+    _check_regular(st.st_mode, source)
+    if st.st_size > MAX_REF_BYTES:
         raise _too_big(source, st.st_size)
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_REF_BYTES + 1)
-    except OSError as exc:
-        raise UsageError(f"cannot read reference image {source}: {exc.strerror}") from None
+    data = _read_regular(path, source)
     if len(data) > MAX_REF_BYTES:
         raise _too_big(source, len(data))
     mime, width, height = _check_bytes(data, source)
@@ -192,6 +188,32 @@ def _load_file(source: str) -> RefImage:
         height=height,
         path=path,
     )
+
+
+def _check_regular(mode: int, source: str) -> None:
+    """Only regular files are references: a FIFO with no writer would block the run forever
+    (and a device such as /dev/zero never ends)."""
+    if not stat.S_ISREG(mode):
+        raise UsageError(
+            f"reference image is not a regular file: {source}",
+            hint="save it to a file first (pipes, FIFOs and devices are not read)",
+        )
+
+
+def _read_regular(path: str, source: str) -> bytes:
+    """The file's bytes, at most `MAX_REF_BYTES` + 1. Opened without blocking and checked again
+    once open: the path may have been swapped for a FIFO since it was looked at."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise UsageError(f"cannot read reference image {source}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as fh:
+        try:
+            _check_regular(os.fstat(fd).st_mode, source)
+            return fh.read(MAX_REF_BYTES + 1)
+        except OSError as exc:
+            raise UsageError(f"cannot read reference image {source}: {exc.strerror}") from None
 
 
 def _too_big(source: str, size: int) -> UsageError:

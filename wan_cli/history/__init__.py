@@ -13,7 +13,8 @@ Read the modules in this order:
 3. `recorder`: the writes during a run (never raise); `store`: `Store` (those writes plus the
    queries of `wan history`), `history_path`, `open_store`, `open_existing`;
 4. `replay`: a recorded run's arguments again (`rerun`) and why a link expired (`download`);
-5. `recover`: `wan history download` (imported on its own: it pulls in the run machinery).
+5. `recover`: `wan history download` and `wan batch`'s rescue of lines a killed run was paid
+   for (`rescue_images`; imported on its own: it pulls in the run machinery).
 
 `sqlite3` is imported where it is used: `wan --help` must not pay for it.
 """

@@ -136,6 +136,7 @@ class RunRow:
     images: tuple[ImageRow, ...]
     task_id: str | None = None  # an async task's id (`wan task …`)
     task_status: str | None = None  # its state as last seen (PENDING, RUNNING, SUCCEEDED…)
+    pid: int | None = None  # the process that ran it (not in `to_json`)
 
     @property
     def awaiting_task(self) -> bool:
@@ -238,4 +239,5 @@ def run_row(row: sqlite3.Row, images: tuple[ImageRow, ...]) -> RunRow:
         images=images,
         task_id=row["task_id"],
         task_status=row["task_status"],
+        pid=row["pid"],
     )

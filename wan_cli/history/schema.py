@@ -99,6 +99,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "INSERT INTO runs_search (runs_search) VALUES ('rebuild')",
         "CREATE INDEX runs_request_id ON runs (request_id)",
     ),
+    (
+        # `wan batch`: the line a row was sent for (its request key), written before the request
+        # is sent, so a batch resumed after `kill -9` finds the links its killed run received.
+        # Cheap on any database: a new column is NULL without rewriting rows, and the partial
+        # index holds only batch rows.
+        "ALTER TABLE runs ADD COLUMN batch_key TEXT",
+        "CREATE INDEX runs_batch_key ON runs (batch_key, output_dir) WHERE batch_key IS NOT NULL",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -4,7 +4,7 @@ lives, and opening it for a run (`open_store`, never fails) or for a command (`o
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 ENV_HISTORY = "WAN_HISTORY"
 # SQLite integers are 64-bit: a larger id cannot exist, a larger limit is no limit.
 _MAX_INTEGER = 2**63 - 1
+# Keys looked up per query (SQLite's default bound on parameters was 999 before 3.32).
+_KEYS_PER_QUERY = 400
 
 
 def history_path(env: Mapping[str, str] | None = None) -> Path:
@@ -86,6 +88,26 @@ class Store(StoreWrites):
             ).fetchall()
             found = self._with_images(rows)
         return found[0] if found else None
+
+    def batch_runs(self, keys: Iterable[str]) -> dict[tuple[str, str | None], RunRow]:
+        """The newest row of each `wan batch` line among `keys`, by (key, output directory):
+        what an earlier run of the batch sent for it, even if that run was killed before its
+        manifest said so."""
+        unique = sorted(set(keys))
+        found: dict[tuple[str, str | None], RunRow] = {}
+        for start in range(0, len(unique), _KEYS_PER_QUERY):
+            chunk = unique[start : start + _KEYS_PER_QUERY]
+            marks = ",".join("?" * len(chunk))
+            with self._lock:
+                rows = self._conn.execute(
+                    "SELECT * FROM runs WHERE id IN (SELECT max(id) FROM runs"
+                    f" WHERE batch_key IN ({marks}) GROUP BY batch_key, output_dir)",
+                    chunk,
+                ).fetchall()
+                keyed = [(row["batch_key"], row["output_dir"]) for row in rows]
+                runs = self._with_images(rows)
+            found.update(zip(keyed, runs, strict=True))
+        return found
 
     def list_tasks(self, limit: int | None = 20) -> list[RunRow]:
         """The rows of async tasks, newest first."""

@@ -103,6 +103,10 @@ class StoreWrites:
 
         return self._write("record the run", insert)
 
+    def record_batch_key(self, run_id: int | None, key: str) -> None:
+        """The `wan batch` line this run is for (its request key), before it is sent."""
+        self._update(run_id, "record the batch line", "batch_key = ?", (key,))
+
     def record_request_id(self, run_id: int | None, request_id: str) -> None:
         self._update(run_id, "record the request id", "request_id = ?", (request_id,))
 

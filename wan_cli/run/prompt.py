@@ -1,4 +1,9 @@
-"""The prompt of a run: the argument, `--prompt-file`, or stdin."""
+"""The prompt of a run: the argument, `--prompt-file`, or stdin.
+
+Stdin and the prompt file are read up to a bound (`MAX_PROMPT_READ`): `yes | wan generate` or
+`--prompt-file /dev/zero` never end, and a prompt is at most 2,000 characters anyway, so more
+than the bound is refused (exit 2) instead of read until memory runs out.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,10 @@ _EXAMPLES = {
     "edit": 'wan edit "make the sky stormy" --ref photo.jpg --dry-run',
 }
 
+# Characters read at most from stdin or a prompt file (a prompt may hold at most 2,000; the
+# rest of the room is for whitespace and comments people paste along).
+MAX_PROMPT_READ = 64 * 1024
+
 
 def read_prompt(
     prompt: str | None, prompt_file: Path | None, stdin: TextIO, *, mode: str = "generate"
@@ -29,12 +38,15 @@ def read_prompt(
     if prompt_file is not None:
         try:
             # utf-8-sig: an editor's BOM is not part of the prompt; nor is the final newline.
-            text = prompt_file.expanduser().read_text(encoding="utf-8-sig").rstrip("\n")
+            with prompt_file.expanduser().open(encoding="utf-8-sig") as fh:
+                text = fh.read(MAX_PROMPT_READ + 1)
         except (OSError, UnicodeDecodeError) as error:
             raise UsageError(f"cannot read prompt file {prompt_file}: {_reason(error)}") from None
-        return text
+        _check_length(text, f"prompt file {prompt_file}")
+        return text.rstrip("\n")
     if prompt == "-" or (prompt is None and _stdin_has_data(stdin)):
-        text = stdin.read()
+        text = stdin.read(MAX_PROMPT_READ + 1)
+        _check_length(text, "stdin")
         if not text.strip():
             raise UsageError("the prompt read from stdin is empty")
         return text.rstrip("\n")
@@ -44,6 +56,18 @@ def read_prompt(
             hint=f"e.g. {_EXAMPLES.get(mode, _EXAMPLES['generate'])}",
         )
     return prompt
+
+
+def _check_length(text: str, where: str) -> None:
+    """Refuse input past the bound: the rest is never read (it may never end)."""
+    from wan_cli.api.request import MAX_PROMPT_CHARS
+
+    if len(text) > MAX_PROMPT_READ:
+        raise UsageError(
+            f"the prompt is longer than {MAX_PROMPT_READ:,} characters ({where}):"
+            " stopped reading it",
+            hint=f"a prompt is at most {MAX_PROMPT_CHARS:,} characters",
+        )
 
 
 def _stdin_has_data(stdin: TextIO) -> bool:
