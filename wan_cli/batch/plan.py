@@ -238,8 +238,8 @@ def plan_summary(plan: BatchPlan) -> str:
         )
     if plan.resent:
         parts.append(
-            f"{plural(len(plan.resent), 'line')} cut off by an earlier run before any image arrived:"
-            " sent again"
+            f"{plural(len(plan.resent), 'line')} cut off by an earlier run before any image"
+            " arrived: sent again"
         )
     if done:
         parts.append(f"{plural(done, 'line')} already done: skipped")

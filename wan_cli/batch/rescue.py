@@ -126,7 +126,8 @@ def rescue_line(
     elif rescue.failed:
         first, why = rescue.failed[0]
         failure = SaveFailed(
-            f"{plural(len(rescue.failed), 'recorded image')} not saved (image {first.index + 1}: {why})",
+            f"{plural(len(rescue.failed), 'recorded image')} not saved"
+            f" (image {first.index + 1}: {why})",
             hint=f"`wan history download {row.id}` tries again; the line is not generated again"
             " unless --retry-failed or --force",
         )
