@@ -167,7 +167,7 @@ def test_a_line_killed_before_any_image_arrived_is_sent_again_and_says_so(
     assert result.returncode == 0, result.stderr
     # Nothing had been received: the two requests are sent again (4 in all), and it is said.
     assert len(fake_api.requests_to(API)) == 4
-    assert "2 line(s) cut off by an earlier run before any image arrived: sent again" in (
+    assert "2 lines cut off by an earlier run before any image arrived: sent again" in (
         result.stderr
     )
     assert len(images_in(out)) == 2
@@ -232,7 +232,7 @@ def test_a_line_output_dir_outside_o_is_refused_with_its_line_numbers(
             result.stderr
         )
     assert "line 1:" not in result.stderr
-    assert "3 of 4 line(s) are invalid: nothing was sent" in result.stderr
+    assert "3 of 4 lines are invalid: nothing was sent" in result.stderr
     assert fake_api.requests == []
     assert not escape.exists() and not out.exists()
 

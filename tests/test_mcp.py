@@ -380,7 +380,7 @@ def test_the_budget_refuses_a_call_before_anything_is_sent(
         assert refused.is_error
         assert structured(refused)["error"]["kind"] == "usage"
         assert "refused before sending" in text_of(refused)
-        assert "at most 1 image(s)" in text_of(refused)
+        assert "at most 1 image" in text_of(refused)
     assert sent[1] == sent[0] and sent[2] == sent[0]  # not one request, not one download
     assert not fourth.is_error and structured(fourth)["session"] == {
         "limit": 3,
@@ -425,9 +425,7 @@ def test_history_has_the_runs(fake_api: FakeAPI, tmp_path: Path) -> None:
     assert found["status"] == "ok" and (found["images"], found["saved"]) == (2, 1)
     extra = structured(results["extra"])
     assert len(extra["paths"]) == 1 and extra["images"][1]["extra"] is True
-    assert extra["images_spent"] == 2 and "1 more image(s) than asked for" in text_of(
-        results["extra"]
-    )
+    assert extra["images_spent"] == 2 and "1 more image than asked for" in text_of(results["extra"])
     assert runs[1]["paths"] == made["paths"]
     run = structured(results["run"])["run"]
     assert run["id"] == made["run_id"] and run["request_id"] == "req-1"

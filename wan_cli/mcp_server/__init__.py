@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from wan_cli.errors import Interrupted, UsageError
+from wan_cli.units import plural
 
 if TYPE_CHECKING:
     from wan_cli.mcp_server.calls import ServerOptions
@@ -57,7 +58,8 @@ def serve(options: ServerOptions) -> None:
     settings = session.check_settings()
     out.info(
         f"wan mcp {_version()}: serving on stdio · provider {settings.provider} · images saved"
-        f" in {output_dir_of(settings)} · at most {options.max_images} image(s) this session"
+        f" in {output_dir_of(settings)} · at most {plural(options.max_images, 'image')}"
+        " this session"
     )
     try:
         anyio.run(build_server(session).run_stdio_async)

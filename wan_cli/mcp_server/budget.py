@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass
 
 from wan_cli.errors import UsageError
+from wan_cli.units import plural
 
 DEFAULT_SESSION_IMAGES = 10
 
@@ -63,12 +64,12 @@ class Budget:
 def _refusal(count: int, left: int, limit: int, reserved: int) -> tuple[str, str]:
     busy = f", {reserved} held by calls in progress" if reserved else ""
     if left == 0:
-        what = f"this session's image budget is used up ({limit} image(s){busy})"
+        what = f"this session's image budget is used up ({plural(limit, 'image')}{busy})"
         todo = "the user can restart the server with a higher limit (`wan mcp --max-images N`)"
     else:
         what = (
-            f"this call could make {count} image(s) but only {left} of this session's"
+            f"this call could make {plural(count, 'image')} but only {left} of this session's"
             f" {limit} remain{busy}"
         )
-        todo = f"ask for at most {left} image(s) (max_images or n)"
+        todo = f"ask for at most {plural(left, 'image')} (max_images or n)"
     return f"refused before sending: {what}", todo

@@ -17,6 +17,7 @@ from wan_cli.mcp_server.budget import DEFAULT_SESSION_IMAGES, Budget
 from wan_cli.mcp_server.progress import ProgressView
 from wan_cli.mcp_server.results import Answer, Spent, error_answer, run_answer
 from wan_cli.run.options import RequestOptions, SettingFlags
+from wan_cli.units import plural
 
 if TYPE_CHECKING:
     from wan_cli.api.request import PreparedRequest
@@ -129,7 +130,7 @@ def make_images(
     delivered = images_delivered(result.document)
     session.budget.settle(reserved, delivered)
     run_id = result.document.get("history_id")
-    session.out.info(f"run {run_id}: exit {int(result.code)}, {delivered} image(s)")
+    session.out.info(f"run {run_id}: exit {int(result.code)}, {plural(delivered, 'image')}")
     return run_answer(result.document, result.error, Spent(delivered, session.budget.state()))
 
 

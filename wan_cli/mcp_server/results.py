@@ -17,6 +17,7 @@ from typing import Any
 from wan_cli.errors import ExitCode, WanError
 from wan_cli.mcp_server.budget import BudgetState
 from wan_cli.mcp_server.images import InlineImage, inline_image
+from wan_cli.units import plural
 
 # Per error class: its kind (in structured content) and what an agent should do about it.
 KINDS: dict[ExitCode, tuple[str, str]] = {
@@ -156,15 +157,15 @@ def run_answer(document: dict[str, Any], error: WanError | None, spent: Spent) -
                     f" {image.get('url') or '(inline image)'}"
                 )
     if paths:
-        lines.append(f"{len(paths)} image(s) saved{where}:")
+        lines.append(f"{plural(len(paths), 'image')} saved{where}:")
         lines.extend(paths)
     elif error is None:
         lines.append(f"no images{where}")
     extras = sum(1 for image in images if image.get("extra"))
     if extras:
         lines.append(
-            f"The answer held {extras} more image(s) than asked for: not saved (their links are"
-            " kept in history)."
+            f"The answer held {plural(extras, 'more image')} than asked for: not saved"
+            " (their links are kept in history)."
         )
     if document.get("text"):
         lines.append(f"The model wrote:\n{document['text']}")

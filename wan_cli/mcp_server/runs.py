@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from wan_cli.errors import ExitCode, SaveFailed, UsageError, WanError
 from wan_cli.mcp_server.results import Answer, error_answer, previews
+from wan_cli.units import plural
 
 if TYPE_CHECKING:
     from wan_cli.history import RunRow, Store
@@ -83,7 +84,7 @@ def save_run_images(session: Session, run_id: int) -> Answer:
         )
         return error_answer(unsaved, structured, [*failures, *paths])
     shown, notes = previews(Path(path) for path in paths)
-    text = "\n".join([f"run {run_id}: {len(paths)} image(s) on disk:", *paths, *notes])
+    text = "\n".join([f"run {run_id}: {plural(len(paths), 'image')} on disk:", *paths, *notes])
     return Answer(text, structured, shown)
 
 
