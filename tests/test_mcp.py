@@ -622,7 +622,7 @@ def test_budget_reserves_then_charges_what_was_delivered() -> None:
     with pytest.raises(BudgetExceeded) as refused:
         budget.reserve(3)  # 3 held by a call in flight
     assert "only 2 of this session's 5 remain, 3 held by calls in progress" in str(refused.value)
-    assert refused.value.hint == "ask for at most 2 image(s) (max_images or n)"
+    assert refused.value.hint == "ask for at most 2 images (max_images or n)"
     assert refused.value.exit_code == 2
     budget.settle(3, 1)  # asked for up to 3, got 1
     state = budget.state()
