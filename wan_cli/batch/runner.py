@@ -17,6 +17,7 @@ from wan_cli.batch.outcome import BatchReport, LineOutcome, manifest_record, out
 from wan_cli.batch.pacing import BatchPacer
 from wan_cli.batch.views import BatchProgress, Tally
 from wan_cli.errors import QUOTA_CODES, ExitCode, WanError
+from wan_cli.run.stopping import Cancel
 from wan_cli.ui.output import Output
 from wan_cli.ui.render import QuietView
 
@@ -141,7 +142,7 @@ def run_batch(
     failure (exit 3) stops sending new lines. Ctrl-C stops sending, aborts the requests in
     flight, waits for their downloads to clean up, and returns a report marked interrupted."""
     own_pacer = pacer is None
-    pacer = pacer or BatchPacer(threading.Event(), timeout=config.timeout)
+    pacer = pacer or BatchPacer(Cancel(), timeout=config.timeout)
     pending: queue.SimpleQueue[BatchItem] = queue.SimpleQueue()
     for item in plan.to_send:
         pending.put(item)
@@ -217,7 +218,9 @@ def run_batch(
                 if not any(worker.is_alive() for worker in workers):
                     break
         except KeyboardInterrupt:
-            pass  # a second Ctrl-C: leave now (daemon threads end with the process)
+            # A second Ctrl-C reaches here only without `wan`'s own signal handling (in-process
+            # callers): `wan` notes it and lets this cleanup finish (wan_cli/signals.py).
+            pass  # leave now (daemon threads end with the process)
     finally:
         progress.close()
         if own_pacer:

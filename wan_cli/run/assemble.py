@@ -96,6 +96,7 @@ def make_run_config(
         model=model or settings.model,
         provider=provider or settings.provider,
         timeout=settings.timeout,
+        deadline=settings.deadline or None,
         retries=settings.retries,
         output_dir=output_dir,
         json_output=json_output,

@@ -12,6 +12,10 @@ from wan_cli.api.events import Event, StreamCut
 from wan_cli.api.request import url_host
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    import httpx
+
     from wan_cli.api.intake import ServiceAnswer
     from wan_cli.api.request import PreparedRequest
     from wan_cli.run.model import EventSource, Pacer, RunConfig
@@ -60,6 +64,7 @@ def api_answer(
     def source(view: View) -> Iterator[Iterator[Event]]:
         from contextlib import nullcontext
 
+        from wan_cli.api.abort import abortable
         from wan_cli.api.client import RetryPolicy, make_api_client, open_answer
 
         on_retry: Callable[[int, float, str], None] = view.retrying
@@ -69,11 +74,13 @@ def api_answer(
             on_retry = _both(pacer.retrying, view.retrying)
             sleep = pacer.sleep
         view.waiting(_sending_to(prepared, config))
-        client = (
-            nullcontext(pacer.api_client())
-            if pacer is not None
-            else make_api_client(config.timeout)
-        )
+        client: AbstractContextManager[httpx.Client]
+        if pacer is not None:
+            client = nullcontext(pacer.api_client())  # the pacer's: abortable already
+        else:
+            own = make_api_client(config.timeout)
+            abortable(own)  # its reads join the run's ReadScope: its deadline can end them
+            client = own
         with (
             client as api,
             open_answer(
