@@ -10,6 +10,12 @@ or, once the process was exiting, kill it by the signal.
 `held()` marks a section that a first signal must not cut either (a run's report): a signal
 arriving inside it is noted, not raised, and counts as the process's one.
 
+Only the main thread takes these signals: every other thread (downloads, a batch's workers, the
+deadline's timer, rich's refresh) starts with them blocked. A signal that the kernel hands to
+another thread runs its handler only when the main thread next runs Python, and a main thread
+waiting on a lock (for its downloads) never did: SIGINT and SIGTERM a moment apart could both
+land on a download thread, and the run hung until the download ended.
+
 Ignored signals stay ignored (a background job's SIGINT, a `nohup`), and without `install`
 (tests in-process) nothing changes. `signal` only: `wan --help` pays nothing for this.
 """
@@ -29,7 +35,6 @@ class _State:
     installed = False
     stopped = False  # a signal came (raised or noted): no other one is raised
     held = 0  # depth of `held()` sections in the main thread
-    noted = 0  # signals noted, not raised
 
 
 _state = _State()
@@ -37,17 +42,39 @@ _state = _State()
 
 def install() -> None:
     """SIGINT and SIGTERM stop `wan` once (see the module). Called by `wan`'s entry point."""
+    if _state.installed:
+        return
     for signum in _STOPPING:
         current = signal.getsignal(signum)
         if current is signal.default_int_handler or current is signal.SIG_DFL:
             signal.signal(signum, _handle)
     _state.installed = True
+    if hasattr(signal, "pthread_sigmask"):  # POSIX; elsewhere signals reach the main thread
+        _start_threads_deaf()
+
+
+def _start_threads_deaf() -> None:
+    """From now on a thread started by the main thread has SIGINT and SIGTERM blocked (a new
+    thread inherits its creator's mask, so its own threads have them blocked too)."""
+    start = threading.Thread.start
+
+    def start_deaf(thread: threading.Thread) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            start(thread)
+            return
+        # Blocked for the moment of the start only; a signal meanwhile waits, then lands here.
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)
+        try:
+            start(thread)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+    setattr(threading.Thread, "start", start_deaf)  # noqa: B010 - the one patch of threading
 
 
 def _handle(signum: int, frame: FrameType | None) -> None:
     if _state.stopped or _state.held:
-        _state.stopped = True
-        _state.noted += 1
+        _state.stopped = True  # noted: the cleanup (or report) under way finishes
         return
     _state.stopped = True
     raise KeyboardInterrupt
