@@ -272,3 +272,66 @@ def test_ctrl_c_while_history_waits_for_a_lock_acts_at_once(
     assert elapsed < 2, f"{elapsed:.2f} s: the busy timeout (5 s) was waited out"
     assert len(fake_api.requests_to(API)) == (1 if history == "in use" else 0)  # none sent now
     assert stdout == ""
+
+
+# -- the parts: a run's cancel, its deadline, its reads ------------------------------------------
+
+
+def test_a_cancel_reaches_its_followers_and_not_back() -> None:
+    from wan_cli.run.stopping import Cancel
+
+    batch = Cancel()
+    line, other = batch.follower(), batch.follower()
+    line.set()  # one line's deadline
+    assert line.is_set() and not other.is_set() and not batch.is_set()
+    batch.set()  # the batch's Ctrl-C
+    assert other.is_set()
+    assert batch.follower().is_set()  # a line started afterwards is cancelled from the start
+
+
+def test_a_deadline_fires_once_unless_the_run_ended_first() -> None:
+    import threading
+
+    from wan_cli.run.stopping import Deadline
+
+    fired = threading.Event()
+    passing = Deadline(0.05, fired.set)
+    assert fired.wait(10)
+    passing.end()
+    assert passing.passed and "deadline of 0.05 s" in passing.error().message
+    assert passing.error().exit_code == 6
+    calls: list[int] = []
+    ended = Deadline(30, lambda: calls.append(1))
+    ended.end()
+    assert not ended.passed and calls == []
+    assert not Deadline(None, lambda: calls.append(1)).passed
+
+
+def test_a_run_aborts_its_own_reads_only(fake_api: FakeAPI) -> None:
+    import httpx
+
+    from wan_cli.api.abort import ReadScope, abortable, bound
+
+    fake_api.add("/quick", Reply.bytes(b"q" * 10))
+    fake_api.add("/slow", Reply.bytes(b"s" * 60, chunk_size=10, chunk_delay=0.05))
+    with httpx.Client(trust_env=False) as client:
+        abortable(client)
+        earlier, later, last = ReadScope(), ReadScope(), ReadScope()
+        with bound(earlier):
+            assert client.get(f"{fake_api.url}/quick").content == b"q" * 10
+        with bound(later), client.stream("GET", f"{fake_api.url}/slow") as response:
+            chunks = response.iter_raw()
+            first = next(chunks)
+            earlier.abort()  # the earlier run's deadline: its connection now serves another run
+            assert first + b"".join(chunks) == b"s" * 60
+        with bound(last), client.stream("GET", f"{fake_api.url}/slow") as response:
+            chunks = response.iter_raw()
+            next(chunks)
+            last.abort()  # this run's own deadline: the read fails at once
+            with pytest.raises(httpx.HTTPError):
+                b"".join(chunks)
+        with bound(last), pytest.raises(httpx.ConnectError, match="the run was stopped"):
+            client.get(f"{fake_api.url}/quick")  # a stopped run sends nothing more
+    quick, slow, last_slow = fake_api.requests
+    assert quick.client_port == slow.client_port == last_slow.client_port  # one pooled connection
+    assert len(fake_api.requests) == 3

@@ -26,13 +26,23 @@ if TYPE_CHECKING:
 
 
 class ReadScope:
-    """The sockets one run is reading from; `abort` shuts them (and any added later) down."""
+    """The sockets one run is reading from; `abort` shuts them (and any added later) down, and
+    from then on the run's threads send nothing more (`abortable`'s request hook)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
         self._aborted = False
         self._closed = False
+        self._stopped = threading.Event()  # set by `abort`, for waits (`wait`)
+
+    @property
+    def aborted(self) -> bool:
+        return self._stopped.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        """Wait `seconds` unless aborted meanwhile; True if aborted."""
+        return self._stopped.wait(seconds)
 
     def add(self, sock: socket.socket) -> None:
         with self._lock:
@@ -53,6 +63,7 @@ class ReadScope:
                 return
             self._aborted = True
             reading = list(self._sockets)
+        self._stopped.set()
         for sock in reading:
             shutdown(sock)
 
@@ -146,8 +157,14 @@ def abortable(client: httpx.Client) -> Callable[[], None]:
     sockets = _ClientSockets()
 
     def add_trace(request: httpx.Request) -> None:
-        trace = _RequestTrace(sockets, current_scope())
-        request.extensions = {**request.extensions, "trace": trace}
+        scope = current_scope()
+        if scope is not None and scope.aborted:
+            # A stopped run sends nothing more (a retry, a redirect): the request might be a
+            # billed generation on a pooled connection that no abort could reach in time.
+            import httpx
+
+            raise httpx.ConnectError("not sent: the run was stopped", request=request)
+        request.extensions = {**request.extensions, "trace": _RequestTrace(sockets, scope)}
 
     def note_reused(response: httpx.Response) -> None:
         # A pooled connection was not connected by this request: its socket comes with the
