@@ -35,8 +35,9 @@ Replies (all take `status`, `headers` and `delay` = seconds to wait before answe
 - `Reply.bytes(data, content_type=, cut_after_bytes=, content_length=, chunk_size=,
   chunk_delay=)` and `Reply.file(path, ...)` (streamed from disk): downloads.
 - `Reply.redirect(location)`, `Reply.status(code, body=b"")`.
-- `Reply.endless(head, repeat)`: a chunked body that sends `head`, then `repeat` over and over
-  until the client goes away (an endless stream, or one line that never ends).
+- `Reply.endless(head, repeat, interval=)`: a chunked body that sends `head`, then `repeat` over
+  and over (every `interval` seconds) until the client goes away (an endless stream, one line
+  that never ends, or keep-alives trickling forever).
 - Compressed bodies: pass `gzip_bomb(prefix, size)` (gzip of `prefix` and `size` more bytes,
   about 1 KB per MB) with `headers={"Content-Encoding": "gzip"}`.
 
@@ -296,6 +297,7 @@ class Reply:
     bom: bool = False
     # endless
     repeat: builtins.bytes = field(default=b"", repr=False)
+    interval: float = 0.0
 
     @classmethod
     def json(
@@ -405,8 +407,10 @@ class Reply:
         content_type: str = "text/event-stream;charset=UTF-8",
         status: int = 200,
         headers: Mapping[str, str] | None = None,
+        interval: float = 0.0,
     ) -> Reply:
-        """`head`, then `repeat` again and again until the client disconnects (chunked)."""
+        """`head`, then `repeat` again and again until the client disconnects (chunked),
+        waiting `interval` seconds before each repeat (a trickle: SSE keep-alives)."""
         if not repeat:
             raise ValueError("endless() needs bytes to repeat")
         return cls(
@@ -415,6 +419,7 @@ class Reply:
             _headers({"Content-Type": content_type}, headers),
             body=head,
             repeat=repeat,
+            interval=interval,
         )
 
     @classmethod
@@ -598,6 +603,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._write_chunk(reply.body)
         stop = self.server.fake._stop
         while not stop.is_set():  # until the client hangs up (BrokenPipe) or the fake stops
+            self._wait(reply.interval)
             self._write_chunk(reply.repeat)
             self.server.fake._sent_bytes(path, len(reply.repeat))
         raise _Stopped

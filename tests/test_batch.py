@@ -422,7 +422,9 @@ def test_a_pause_holds_every_waiter_until_it_is_over() -> None:
 
 
 def test_cancel_releases_waiters_with_interrupted() -> None:
-    cancel = threading.Event()
+    from wan_cli.run.stopping import Cancel
+
+    cancel = Cancel()
     pacer = BatchPacer(cancel, RateLimiter(cancel, clock=_Clock()))
     pacer.retrying(1, 60.0, "Throttling")
     errors: list[BaseException] = []

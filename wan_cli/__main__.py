@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import signal
-from types import FrameType
-
 
 def main() -> None:
-    _stop_on_sigterm()
+    # First of all: SIGTERM (a cancelled CI job, `kill`) ends a run the way Ctrl-C does, and
+    # either stops `wan` once; the cleanup it starts cannot be cut short (wan_cli/signals.py).
+    from wan_cli import signals
+
+    signals.install()
     from wan_cli.cli.app import app
 
-    app(prog_name="wan")
-
-
-def _stop_on_sigterm() -> None:
-    """SIGTERM (a cancelled CI job, `kill`) ends a run the way Ctrl-C does: downloads cancelled,
-    temp files removed, history marked interrupted, exit 130. An ignored SIGTERM stays ignored."""
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _interrupt)
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+    try:
+        app(prog_name="wan")
+    finally:
+        signals.stop_raising()  # exiting (threads joined, buffers flushed): no signal cuts it
 
 
 if __name__ == "__main__":

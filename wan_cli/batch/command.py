@@ -38,6 +38,7 @@ from wan_cli.batch.views import make_progress
 from wan_cli.errors import ExitCode, Interrupted, UsageError
 from wan_cli.run.assemble import command_settings, output_dir_of, sending_config, sending_key
 from wan_cli.run.options import OutputFlags, RequestOptions, SettingFlags
+from wan_cli.run.stopping import Cancel
 from wan_cli.ui.output import Output, ask_yes_no, is_terminal, printable_url, set_output
 from wan_cli.units import plural
 
@@ -147,7 +148,7 @@ def _run(options: BatchOptions, settings: Settings, stdin: TextIO, out: Output) 
             for result in results:
                 out.result(result)
 
-    pacer = BatchPacer(threading.Event(), timeout=config.timeout)
+    pacer = BatchPacer(Cancel(), timeout=config.timeout)
     try:
         report = run_batch(
             plan,

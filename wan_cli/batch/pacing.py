@@ -13,6 +13,8 @@ from wan_cli.errors import Interrupted
 if TYPE_CHECKING:
     import httpx
 
+    from wan_cli.run.stopping import Cancel
+
 
 class RateLimiter:
     """A shared "not before" time. When any request is told to retry (429 Retry-After, or a
@@ -63,7 +65,7 @@ class BatchPacer:
 
     def __init__(
         self,
-        cancel: threading.Event,
+        cancel: Cancel,
         limiter: RateLimiter | None = None,
         timeout: float = 60.0,
     ) -> None:

@@ -18,6 +18,7 @@ from wan_cli.batch.pacing import BatchPacer
 from wan_cli.batch.rescue import open_line_row, rescue_line
 from wan_cli.batch.views import BatchProgress, Tally
 from wan_cli.errors import QUOTA_CODES, ExitCode, WanError
+from wan_cli.run.stopping import Cancel
 from wan_cli.ui.output import Output
 from wan_cli.ui.render import QuietView
 
@@ -148,7 +149,7 @@ def run_batch(
     failure (exit 3) stops sending new lines. Ctrl-C stops sending, aborts the requests in
     flight, waits for their downloads to clean up, and returns a report marked interrupted."""
     own_pacer = pacer is None
-    pacer = pacer or BatchPacer(threading.Event(), timeout=config.timeout)
+    pacer = pacer or BatchPacer(Cancel(), timeout=config.timeout)
     pending: queue.SimpleQueue[tuple[BatchItem, RunRow | None]] = queue.SimpleQueue()
     lines = plan.work
     for line in lines:
@@ -234,7 +235,9 @@ def run_batch(
                 if not any(worker.is_alive() for worker in workers):
                     break
         except KeyboardInterrupt:
-            pass  # a second Ctrl-C: leave now (daemon threads end with the process)
+            # A second Ctrl-C reaches here only without `wan`'s own signal handling (in-process
+            # callers): `wan` notes it and lets this cleanup finish (wan_cli/signals.py).
+            pass  # leave now (daemon threads end with the process)
     finally:
         progress.close()
         if own_pacer:

@@ -41,7 +41,14 @@ class WanGroup(LightGroup):
 
             get_output().error(error.describe(), hint=error.hint)
             raise typer.Exit(int(error.exit_code)) from None
-        except (typer.Exit, typer.Abort, KeyboardInterrupt, BrokenPipeError):
+        except KeyboardInterrupt:
+            # Ctrl-C (or SIGTERM) outside a run, e.g. while history waits for a lock: the same
+            # message and exit code as inside one, never a silent 130.
+            from wan_cli.ui.output import get_output
+
+            get_output().error("interrupted")
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+        except (typer.Exit, typer.Abort, BrokenPipeError):
             # BrokenPipeError: the reader of stdout went away (`wan … | head -1`); click ends
             # quietly (exit 1) instead of reporting a bug.
             raise

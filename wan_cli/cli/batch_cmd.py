@@ -13,6 +13,7 @@ from wan_cli.cli.completion_values import complete_image_path
 from wan_cli.cli.options import (
     ApiKey,
     BaseUrl,
+    LineDeadline,
     Model,
     NegativePrompt,
     NoHistory,
@@ -170,6 +171,7 @@ def batch(
         typer.Option("--json", help="Print one JSON document with every line's outcome."),
     ] = False,
     timeout: Timeout = None,
+    deadline: LineDeadline = None,
     retries: Retries = None,
     profile: Profile = None,
     model: Model = None,
@@ -236,6 +238,7 @@ def batch(
             api_key=api_key,
             model=model,
             timeout=timeout,
+            deadline=deadline,
             retries=retries,
             output_dir=output_dir,
         ),

@@ -43,8 +43,8 @@ KeyArgument = Annotated[
         metavar="KEY",
         # Spelled out (not built from settings.KEYS) so --help does not import settings;
         # tests/test_cli_config.py checks it names every key.
-        help="api-key, base-url, model, provider, size, output-dir, timeout, retries, "
-        "max-image-mb, metadata, history or preview.",
+        help="api-key, base-url, model, provider, size, output-dir, timeout, deadline, "
+        "retries, max-image-mb, metadata, history or preview.",
         show_default=False,
         autocompletion=complete_config_key,
     ),

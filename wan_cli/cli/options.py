@@ -105,6 +105,26 @@ Timeout = Annotated[
         show_default=False,
     ),
 ]
+Deadline = Annotated[
+    float | None,
+    typer.Option(
+        "--deadline",
+        metavar="SECONDS",
+        help="Seconds the whole run may take, downloads included, before it ends with exit 6 "
+        "(default 1800; 0: none).",
+        show_default=False,
+    ),
+]
+LineDeadline = Annotated[
+    float | None,
+    typer.Option(
+        "--deadline",
+        metavar="SECONDS",
+        help="Seconds each line may take, downloads included, before it ends with exit 6 "
+        "(default 1800; 0: none).",
+        show_default=False,
+    ),
+]
 Retries = Annotated[
     int | None,
     typer.Option(

@@ -1,19 +1,15 @@
 """The HTTP client for image hosts: no credentials of any kind (a request hook strips any
 Authorization header and refuses non-http(s) redirect targets), our User-Agent, and reads that
-another thread can abort (Ctrl-C reaches only the main thread)."""
+another thread can abort (`abortable`, from `api.abort`: Ctrl-C reaches only the main thread)."""
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from wan_cli.api.abort import abortable as abortable
 from wan_cli.api.client import CONNECT_TIMEOUT, USER_AGENT
 
 if TYPE_CHECKING:
-    import socket
-
     import httpx
 
 MAX_REDIRECTS = 5
@@ -44,57 +40,6 @@ def make_download_client(timeout: float, proxy_env_ok: bool = True) -> httpx.Cli
         trust_env=proxy_env_ok,
         event_hooks={"request": [_guard_request]},
     )
-
-
-def abortable(client: httpx.Client) -> Callable[[], None]:
-    """Make the reads of `client` abortable from another thread; returns the abort.
-
-    Ctrl-C reaches only the main thread, and a download thread blocked on a silent image host
-    would otherwise wait out the read timeout (minutes). The abort shuts down the socket of
-    every connection the client opened (the blocked read then fails at once), and of any it
-    opens afterwards.
-    """
-    import weakref
-
-    lock = threading.Lock()
-    sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
-    aborted = False
-
-    def track(name: str, info: Mapping[str, Any]) -> None:
-        # TCP, then TLS (wrapping a socket for TLS detaches the plain one); direct or through
-        # a proxy ("connection.…", "proxy.…", "socks.…").
-        if name.endswith((".connect_tcp.complete", ".start_tls.complete")):
-            stream = info.get("return_value")
-            sock = stream.get_extra_info("socket") if stream is not None else None
-            if sock is not None:
-                with lock:
-                    sockets.add(sock)
-                    if not aborted:
-                        return
-                _shutdown(sock)
-
-    def add_trace(request: httpx.Request) -> None:
-        request.extensions = {**request.extensions, "trace": track}
-
-    def abort() -> None:
-        nonlocal aborted
-        with lock:
-            aborted = True
-            opened = list(sockets)
-        for sock in opened:
-            _shutdown(sock)
-
-    hooks = client.event_hooks
-    hooks["request"] = [*hooks.get("request", []), add_trace]
-    client.event_hooks = hooks
-    return abort
-
-
-def _shutdown(sock: socket.socket) -> None:
-    import socket as socket_module
-
-    with contextlib.suppress(OSError):  # already closed (or detached): nothing to abort
-        sock.shutdown(socket_module.SHUT_RDWR)
 
 
 def _guard_request(request: httpx.Request) -> None:

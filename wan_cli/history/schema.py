@@ -7,9 +7,10 @@ The schema is versioned with `PRAGMA user_version` and the `MIGRATIONS` list (ap
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from wan_cli.history.rows import pid_alive
 
@@ -18,6 +19,10 @@ if TYPE_CHECKING:
 
 # How long a write waits for another process's write before history gives up for this run.
 BUSY_TIMEOUT_S = 5.0
+# SQLite waits for a lock inside C, where Python cannot run a signal handler: a Ctrl-C used to
+# wait out the whole busy timeout, silently. So SQLite waits in short steps, and the statement
+# is repeated from Python until BUSY_TIMEOUT_S has passed; between two steps Ctrl-C acts.
+BUSY_STEP_S = 0.05
 
 # Each entry moves the schema one version up; never edit a released entry, append a new one.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -125,11 +130,15 @@ def connect(path: Path) -> sqlite3.Connection:
         # Prompts are private: create the file owner-only (SQLite gives -wal/-shm the same mode).
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     conn = sqlite3.connect(
-        path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+        path,
+        timeout=BUSY_STEP_S,
+        isolation_level=None,
+        check_same_thread=False,
+        factory=_patient_connection(),
     )
     try:
         conn.row_factory = sqlite3.Row
-        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_STEP_S * 1000)}")
         if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
             conn.execute("PRAGMA journal_mode = WAL")
         # WAL + NORMAL: a commit survives the process being killed; no fsync per write.
@@ -140,6 +149,30 @@ def connect(path: Path) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+@functools.cache
+def _patient_connection() -> type[sqlite3.Connection]:
+    """A connection whose statements wait for a lock up to BUSY_TIMEOUT_S, in BUSY_STEP_S
+    steps (made on first use: `sqlite3` is imported only when history is opened)."""
+    import sqlite3
+    import time
+
+    class PatientConnection(sqlite3.Connection):
+        def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+            give_up = time.monotonic() + BUSY_TIMEOUT_S
+            while True:
+                try:
+                    return super().execute(sql, parameters)
+                except sqlite3.OperationalError as error:
+                    # Only a lock held elsewhere is waited for; a pending Ctrl-C is raised
+                    # here, between two tries.
+                    if error.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                        raise
+                    if time.monotonic() >= give_up:
+                        raise
+
+    return PatientConnection
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -56,12 +56,14 @@ class Session:
         return settings
 
 
-class Cancel:
+class CallCancel:
     """A call's cancel: set by the server (the client cancelled, or the server stops); a run
     registers how to stop at once (`on_cancel`), e.g. shutting the sockets it reads from."""
 
     def __init__(self) -> None:
-        self.event = threading.Event()
+        from wan_cli.run.stopping import Cancel
+
+        self.event = Cancel()  # the run's cancel (a batch line's kind)
         self._lock = threading.Lock()
         self._aborts: list[Callable[[], None]] = []
 
@@ -84,7 +86,7 @@ def make_images(
     session: Session,
     request: RequestOptions,
     report: Callable[[str], None],
-    cancel: Cancel,
+    cancel: CallCancel,
 ) -> Answer:
     """One generate or edit run; every failure comes back as an error answer."""
     from wan_cli.batch.pacing import BatchPacer

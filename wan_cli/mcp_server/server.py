@@ -26,12 +26,12 @@ from pydantic import Field
 
 from wan_cli import __version__
 from wan_cli.mcp_server import runs
-from wan_cli.mcp_server.calls import Cancel, Session, make_images
+from wan_cli.mcp_server.calls import CallCancel, Session, make_images
 from wan_cli.mcp_server.results import Answer, redacted
 from wan_cli.run.options import RequestOptions
 
 # A call's work: given a thread-safe progress reporter and its cancel, its answer.
-Work = Callable[[Callable[[str], None], Cancel], Answer]
+Work = Callable[[Callable[[str], None], CallCancel], Answer]
 AnyContext = Context[Any, Any]
 
 Prompt = Annotated[
@@ -209,7 +209,7 @@ def build_server(session: Session) -> MCPServer[Any]:
 
 
 def _images(session: Session, request: RequestOptions) -> Work:
-    def work(report: Callable[[str], None], cancel: Cancel) -> Answer:
+    def work(report: Callable[[str], None], cancel: CallCancel) -> Answer:
         return make_images(session, request, report, cancel)
 
     return work
@@ -219,7 +219,7 @@ async def call(session: Session, ctx: AnyContext, work: Work) -> CallToolResult:
     """Run a call's work in a worker thread, forwarding its progress to the client."""
     token = anyio.lowlevel.current_token()
     send, receive = anyio.create_memory_object_stream[str](math.inf)
-    cancel, finished = Cancel(), threading.Event()
+    cancel, finished = CallCancel(), threading.Event()
 
     def report(message: str) -> None:
         # The call may have ended, or the loop stopped: progress is never worth failing a run.

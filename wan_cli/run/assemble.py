@@ -19,12 +19,11 @@ from wan_cli.run.prompt import read_prompt
 from wan_cli.ui.output import Output, is_terminal, set_output
 
 if TYPE_CHECKING:
-    import threading
-
     from wan_cli.api.request import GenerateInputs, PreparedRequest
     from wan_cli.history import Store
     from wan_cli.run.model import Pacer, RunConfig
     from wan_cli.run.options import GenerateOptions, OutputFlags, RequestOptions, SettingFlags
+    from wan_cli.run.stopping import Cancel
     from wan_cli.settings import Settings
     from wan_cli.ui.render import View
 
@@ -114,6 +113,7 @@ def make_run_config(
         model=model or settings.model,
         provider=provider or settings.provider,
         timeout=settings.timeout,
+        deadline=settings.deadline or None,
         retries=settings.retries,
         output_dir=output_dir,
         json_output=json_output,
@@ -224,7 +224,7 @@ def run_for_document(
     *,
     before_send: Callable[[PreparedRequest], None] | None = None,
     pacer: Pacer | None = None,
-    cancel: threading.Event | None = None,
+    cancel: Cancel | None = None,
 ) -> RunResult:
     """`execute`'s path for a program (`wan mcp`): nothing is printed on stdout, the `--json`
     document is returned. The prompt is `options.request.prompt` (no stdin, dry run or async

@@ -48,6 +48,8 @@ from wan_cli.run.outcome import conclude, settle
 from wan_cli.run.recorder import start_run
 from wan_cli.run.save import save_image
 from wan_cli.run.source import api_answer
+from wan_cli.run.stopping import Cancel, Deadline
+from wan_cli.signals import held
 
 if TYPE_CHECKING:
     import httpx
@@ -83,7 +85,8 @@ def run_events(
 
         view = make_view(out)
     record = consume_events(source, config, job, view)
-    return conclude(settle(record, config), config, out, view, job)
+    with held():  # the report is the run's last word: a Ctrl-C now must not cut it off
+        return conclude(settle(record, config), config, out, view, job)
 
 
 def consume_events(
@@ -91,85 +94,140 @@ def consume_events(
     config: RunConfig,
     job: Job,
     view: View,
-    cancel: threading.Event | None = None,
+    cancel: Cancel | None = None,
     download_client: httpx.Client | None = None,
 ) -> RunRecord:
     """Run the answer to its end: every event applied, every image saved or failed. Nothing is
     printed on stdout; every way it can end is in `record.error`.
 
     Ctrl-C in this thread, or `cancel` set by another (a batch's Ctrl-C), cancels the downloads
-    (each removes its temp file) and ends the run as `Interrupted`. A `download_client` given
+    (each removes its temp file) and ends the run as `Interrupted`. `config.deadline` bounds
+    the whole run: when it passes, the answer's reads and the downloads are aborted (this run's
+    only) and the run ends with exit 6, keeping every URL received. A `download_client` given
     by the caller (shared by a batch) is not closed here.
     """
+    from wan_cli.api.abort import ReadScope, bind, bound
     from wan_cli.files.download import abortable, make_download_client
 
     record = RunRecord()
-    cancel = cancel if cancel is not None else threading.Event()
+    # The run's own cancel (its downloads check it): set by Ctrl-C, by its deadline, or when
+    # the caller's is set; setting it never stops a batch's other lines.
+    stop = cancel.follower() if cancel is not None else Cancel()
+    reads = ReadScope()  # the sockets this run reads from, for its deadline
     futures: dict[int, Future[SavedImage]] = {}
-    pool = ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS, thread_name_prefix="download")
+    pool = ThreadPoolExecutor(
+        max_workers=DOWNLOAD_WORKERS,
+        thread_name_prefix="download",
+        initializer=bind,
+        initargs=(reads,),
+    )
     own_client = download_client is None
-    abort_downloads: Callable[[], None] = _nothing  # a caller's client is the caller's to abort
+    abort_client: Callable[[], None] = _nothing  # a caller's client is the caller's to abort
     if download_client is None:
         download_client = make_download_client(config.timeout)
-        abort_downloads = abortable(download_client)
-    record.recorder = start_run(
-        config.history,
-        job,
-        model=config.model,
-        provider=config.provider,
-        output_dir=config.output_dir,
-        created=record.created,
-    )
-    record.answer_over.clear()
-    pool.submit(_sweep_once, config.output_dir)  # meanwhile, on a download thread
+        abort_client = abortable(download_client)
+
+    def halt() -> None:
+        """Stop everything in flight: downloads stop between chunks and retry no more; blocked
+        reads (the answer's, the downloads') fail at once."""
+        stop.set()
+        reads.abort()
+        abort_client()
+
+    error_at_deadline: list[WanError | None] = []
+
+    def expire() -> None:  # on the deadline's timer thread
+        error_at_deadline.append(record.error)  # an error the run had already is kept
+        halt()
+
+    deadline = Deadline(config.deadline, expire)
+    finished = False  # the answer's final part arrived
     try:
-        with source(view) as events:
-            for event in events:
-                if isinstance(event, ImageRef) and _beyond_asked(record, job):
-                    _keep_extra(event, record, job)
-                    continue
-                _apply(event, record, view)
-                _record_event(record, event)
-                if isinstance(event, ImageRef):
-                    futures[event.index] = pool.submit(
-                        save_image, download_client, event, record, config, job, view, cancel
-                    )
-                if record.error is not None or isinstance(event, Done):
-                    break
-            else:
-                if record.error is None:
-                    record.error = ServiceUnavailable("the answer ended without its final part")
+        try:
+            with bound(reads):
+                record.recorder = start_run(
+                    config.history,
+                    job,
+                    model=config.model,
+                    provider=config.provider,
+                    output_dir=config.output_dir,
+                    created=record.created,
+                )
+                record.answer_over.clear()
+                pool.submit(_sweep_once, config.output_dir)  # meanwhile, on a download thread
+                with source(view) as events:
+                    for event in events:
+                        if isinstance(event, ImageRef) and _beyond_asked(record, job):
+                            _keep_extra(event, record, job)
+                            continue
+                        _apply(event, record, view)
+                        _record_event(record, event)
+                        if isinstance(event, ImageRef):
+                            futures[event.index] = pool.submit(
+                                save_image, download_client, event, record, config, job, view, stop
+                            )
+                        if record.error is not None:
+                            break
+                        if isinstance(event, Done):
+                            finished = True
+                            break
+                    else:
+                        if record.error is None:
+                            record.error = ServiceUnavailable(
+                                "the answer ended without its final part"
+                            )
+            record.answer_over.set()
+            if futures:
+                view.waiting("saving images")
+            if _collect(futures, record, stop, halt):
+                raise KeyboardInterrupt
+        except WanError as error:
+            record.answer_over.set()
+            record.error = error
+            if _collect(futures, record, stop, halt):
+                raise KeyboardInterrupt from None
+        except Exception as error:  # the transport broke mid-answer (httpx errors and the like)
+            record.answer_over.set()
+            record.error = _transport_failure(error, record)
+            if _collect(futures, record, stop, halt):
+                raise KeyboardInterrupt from None
+    except KeyboardInterrupt:  # in the answer, or while the downloads were awaited
         record.answer_over.set()
-        if futures:
-            view.waiting("saving images")
-        if _collect(futures, record, cancel, abort_downloads):
-            raise KeyboardInterrupt
-    except KeyboardInterrupt:
-        record.answer_over.set()
-        cancel.set()
-        abort_downloads()
-        _collect(futures, record, cancel, abort_downloads)
+        halt()
+        _collect(futures, record, stop, halt)
         record.error = Interrupted("interrupted", hint=_interrupted_hint(record, "listed"))
-    except WanError as error:
-        record.answer_over.set()
-        record.error = error
-        _collect(futures, record, cancel, abort_downloads)
-    except Exception as error:  # the transport broke mid-answer (httpx errors and the like)
-        record.answer_over.set()
-        record.error = _transport_failure(error, record)
-        _collect(futures, record, cancel, abort_downloads)
     finally:
+        deadline.end()  # from here on `deadline.passed` holds still
         record.answer_over.set()
-        pool.shutdown(wait=True)
-        if own_client:
-            download_client.close()
-        if cancel.is_set() and not isinstance(record.error, Interrupted) and _cut_short(record):
-            # Cancelled from another thread: the broken connection or cancelled download is
-            # the cancel's doing, not the service's.
-            record.error = Interrupted("interrupted", hint=_interrupted_hint(record, "kept"))
-        if record.error is not None:
-            view.close()
+        with held():  # a Ctrl-C now would only cut the cleanup short: noted, not raised
+            pool.shutdown(wait=True)
+            reads.close()
+            if own_client:
+                download_client.close()
+            _settle_stop(record, deadline, error_at_deadline, stop, finished)
+            if record.error is not None:
+                view.close()
     return record
+
+
+def _settle_stop(
+    record: RunRecord,
+    deadline: Deadline,
+    error_at_deadline: list[WanError | None],
+    stop: threading.Event,
+    finished: bool,
+) -> None:
+    """The error of a run stopped from outside: past its deadline, the deadline's (unless the
+    run had failed before it); cancelled by another thread, `Interrupted`. Either way the
+    broken connection or cancelled download was the stop's doing, not the service's."""
+    if not _cut_short(record, finished):
+        return
+    if deadline.passed:
+        before = error_at_deadline[0] if error_at_deadline else None
+        if record.error is None or record.error is not before:
+            record.error = deadline.error()
+    elif stop.is_set() and not isinstance(record.error, Interrupted):
+        record.error = Interrupted("interrupted", hint=_interrupted_hint(record, "kept"))
 
 
 def _sweep_once(directory: Path) -> None:
@@ -218,8 +276,12 @@ def _interrupted_hint(record: RunRecord, where: Literal["listed", "kept"]) -> st
     return f"partial files were removed; {whose} {where}" + (" above" if where == "listed" else "")
 
 
-def _cut_short(record: RunRecord) -> bool:
-    return record.error is not None or any(not saved.ok for saved in record.saved.values())
+def _cut_short(record: RunRecord, finished: bool) -> bool:
+    return (
+        record.error is not None
+        or not finished
+        or any(not saved.ok for saved in record.saved.values())
+    )
 
 
 def _transport_failure(error: Exception, record: RunRecord) -> WanError:

@@ -37,6 +37,7 @@ class RunConfig:
     timeout: float
     retries: int
     output_dir: Path
+    deadline: float | None = None  # seconds for the whole run (answer and downloads); None: none
     json_output: bool = False
     metadata: bool = True
     max_download_bytes: int = 200 * 1024 * 1024

@@ -23,6 +23,7 @@ class SettingFlags:
     api_key: str | None = field(default=None, repr=False)
     model: str | None = None
     timeout: float | None = None
+    deadline: float | None = None
     retries: int | None = None
     output_dir: Path | None = None
 
@@ -35,6 +36,7 @@ class SettingFlags:
             "api_key": self.api_key,
             "model": self.model,
             "timeout": self.timeout,
+            "deadline": self.deadline,
             "retries": self.retries,
             "output_dir": str(self.output_dir) if self.output_dir is not None else None,
         }

@@ -10,8 +10,14 @@ from typing import TYPE_CHECKING
 
 from wan_cli.api.events import Event, StreamCut
 from wan_cli.api.request import url_without_password
+from wan_cli.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    import httpx
+
+    from wan_cli.api.abort import ReadScope
     from wan_cli.api.intake import ServiceAnswer
     from wan_cli.api.request import PreparedRequest
     from wan_cli.run.model import EventSource, Pacer, RunConfig
@@ -60,6 +66,7 @@ def api_answer(
     def source(view: View) -> Iterator[Iterator[Event]]:
         from contextlib import nullcontext
 
+        from wan_cli.api.abort import abortable, current_scope
         from wan_cli.api.client import RetryPolicy, make_api_client, open_answer
 
         on_retry: Callable[[int, float, str], None] = view.retrying
@@ -68,12 +75,17 @@ def api_answer(
             pacer.before_send()
             on_retry = _both(pacer.retrying, view.retrying)
             sleep = pacer.sleep
+        scope = current_scope()  # the run's (`consume_events`): stopped, it sends no retry
+        if scope is not None:
+            sleep = _unless_stopped(sleep, scope)
         view.waiting(_sending_to(prepared, config))
-        client = (
-            nullcontext(pacer.api_client())
-            if pacer is not None
-            else make_api_client(config.timeout)
-        )
+        client: AbstractContextManager[httpx.Client]
+        if pacer is not None:
+            client = nullcontext(pacer.api_client())  # the pacer's: abortable already
+        else:
+            own = make_api_client(config.timeout)
+            abortable(own)  # its reads join the run's ReadScope: its deadline can end them
+            client = own
         with (
             client as api,
             open_answer(
@@ -90,6 +102,22 @@ def api_answer(
             yield answer_events(answer)
 
     return source
+
+
+def _unless_stopped(sleep: Callable[[float], None], scope: ReadScope) -> Callable[[float], None]:
+    """The wait before a retry, cut short when the run is stopped (its deadline passed): then
+    nothing is sent again."""
+
+    def wait(seconds: float) -> None:
+        if sleep is time.sleep:
+            stopped = scope.wait(seconds)
+        else:
+            sleep(seconds)
+            stopped = scope.aborted
+        if stopped:
+            raise ServiceUnavailable("the run was stopped before sending again")
+
+    return wait
 
 
 def _both(

@@ -137,6 +137,7 @@ def resolve(
         size=get("size"),
         output_dir=get("output-dir"),
         timeout=get("timeout"),
+        deadline=get("deadline"),
         retries=get("retries"),
         max_image_mb=get("max-image-mb"),
         metadata=get("metadata"),

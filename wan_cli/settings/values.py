@@ -32,6 +32,7 @@ KEYS = (
     "size",
     "output-dir",
     "timeout",
+    "deadline",
     "retries",
     "max-image-mb",
     "metadata",
@@ -47,6 +48,7 @@ ENV_VARS = {
     "provider": "WAN_PROVIDER",
     "output-dir": "WAN_OUTPUT_DIR",
     "timeout": "WAN_TIMEOUT",
+    "deadline": "WAN_DEADLINE",
     "retries": "WAN_RETRIES",
     "max-image-mb": "WAN_MAX_IMAGE_MB",
 }
@@ -62,6 +64,9 @@ DEFAULTS: dict[str, object] = {
     "size": None,
     "output-dir": None,
     "timeout": 300.0,
+    # A whole run (the answer and every download) ends after this; `timeout` bounds each read,
+    # which a trickle (keep-alives, a slow image host) never exceeds. 0: no bound.
+    "deadline": 1800.0,
     "retries": 2,
     "max-image-mb": 200,  # a saved image larger than this is refused (the service's are ~2-20 MB)
     "metadata": True,
@@ -94,6 +99,7 @@ class Settings:
     size: str | None
     output_dir: str | None
     timeout: float
+    deadline: float  # 0: none
     retries: int
     max_image_mb: int
     metadata: bool
@@ -188,6 +194,18 @@ def _timeout(raw: object) -> float:
     return seconds
 
 
+def _deadline(raw: object) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+        raise ValueError("must be a number of seconds, 0 or more (0: no deadline)")
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise ValueError(f"must be a number of seconds, 0 or more (got {raw!r})") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"must be a number of seconds, 0 or more (got {raw!r})")
+    return seconds
+
+
 def _retries(raw: object) -> int:
     count: int | None = None
     if isinstance(raw, int) and not isinstance(raw, bool):
@@ -226,6 +244,7 @@ _PARSERS: dict[str, Callable[[object], object]] = {
     "size": _size,
     "output-dir": _output_dir,
     "timeout": _timeout,
+    "deadline": _deadline,
     "retries": _retries,
     "max-image-mb": _megabytes,
     "metadata": _boolean,
