@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import signal
+import sys
 from types import FrameType
 
 
 def main() -> None:
     _stop_on_sigterm()
+    _skip_trio()
     from wan_cli.cli.app import app
 
     app(prog_name="wan")
@@ -18,6 +20,13 @@ def _stop_on_sigterm() -> None:
     temp files removed, history marked interrupted, exit 130. An ignored SIGTERM stays ignored."""
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _skip_trio() -> None:
+    """httpcore imports trio, when it is installed, for the locks of its async client (~40 ms,
+    more than httpx itself). `wan` runs no async code: its HTTP is httpx's sync client, so the
+    `wan` process never imports trio (httpcore then takes it as not installed)."""
+    sys.modules.setdefault("trio", None)  # type: ignore[arg-type]
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

@@ -93,16 +93,19 @@ def make_api_client(timeout: float) -> httpx.Client:
     only the encodings `intake` decodes itself (with a bound on the decompressed size).
 
     Redirects are not followed so the Authorization header can never be carried to another host.
+    TLS certificates are loaded on the first https connection (`tls`), shared by every client.
     """
     import httpx
 
     from wan_cli.api.intake import ACCEPT_ENCODING
+    from wan_cli.api.tls import tls_context
 
     return httpx.Client(
         timeout=httpx.Timeout(timeout, connect=min(CONNECT_TIMEOUT, timeout)),
         headers={"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING},
         follow_redirects=False,
         trust_env=True,
+        verify=tls_context(trust_env=True),
     )
 
 
