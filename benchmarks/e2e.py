@@ -78,10 +78,13 @@ def measure(rounds: int = ROUNDS) -> dict[str, list[ChildRun]] | None:
         request = json.loads(dry.stdout)
         body = root / "body.json"
         body.write_text(json.dumps(request["body"], separators=(",", ":")), encoding="utf-8")
-        headers = [arg for name, value in request["headers"].items() for arg in ("-H", f"{name}: {value}")]
+        headers = [
+            arg for name, value in request["headers"].items() for arg in ("-H", f"{name}: {value}")
+        ]
         curl_stream = [
-            curl, "-sN", "-X", "POST", f"{fake.url}{API}", "-H", "Authorization: Bearer sk-bench-e2e",
-            *headers, "--data-binary", f"@{body}", "-o", str(root / "stream.txt"),
+            curl, "-sN", "-X", "POST", f"{fake.url}{API}",
+            "-H", "Authorization: Bearer sk-bench-e2e", *headers,
+            "--data-binary", f"@{body}", "-o", str(root / "stream.txt"),
         ]  # fmt: skip
         curl_image = [curl, "-so", str(root / "curl.png"), image]
         for number in range(rounds + 1):  # round 0 warms the bytecode cache and the page cache

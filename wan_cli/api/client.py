@@ -146,18 +146,23 @@ def open_answer(
 
     redactor = Redactor(api_key)
     headers = {**prepared.headers, "Authorization": f"Bearer {api_key}"}
-    body = prepared.body_bytes()
-    if body:
-        headers["Content-Length"] = str(len(body))
+    # The body is streamed (reference images encoded from their files as they go), never built
+    # whole; its length is known up front, so it is sent as-is, not chunked.
+    size = prepared.content_length()
+    if size:
+        headers["Content-Length"] = str(size)
     if log is not None:
-        log(describe_request(prepared.method, prepared.url, headers, len(body), api_key))
+        log(describe_request(prepared.method, prepared.url, headers, size, api_key))
     attempt = 0
     while True:
         attempt += 1
         wait: float | None = None
         failure: WanError
         request = client.build_request(
-            prepared.method, prepared.url, headers=headers, content=_slices(body) if body else None
+            prepared.method,
+            prepared.url,
+            headers=headers,
+            content=prepared.body_chunks() if size else None,  # produced again for each attempt
         )
         try:
             answer = ServiceAnswer(client.send(request, stream=True), redactor)
@@ -213,14 +218,6 @@ def open_answer(
         if on_retry is not None:
             on_retry(attempt, delay, failure.message)
         sleep(delay)
-
-
-def _slices(body: bytes | bytearray, size: int = 1 << 20) -> Iterator[bytes]:
-    """The body in 1 MB views: httpcore copies the unsent rest of a bytes body after every
-    write, which doubles a 50 MB body of reference images; views of it are never copied."""
-    view = memoryview(body)
-    for start in range(0, len(view), size):
-        yield bytes(view[start : start + size])
 
 
 def describe_request(
