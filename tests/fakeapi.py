@@ -469,6 +469,10 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # TCP_NODELAY, as real servers set it: with Nagle, a reply's body written after its headers
+    # waits for the client's delayed ACK (~40 ms on a kept-alive connection), which is the fake's
+    # latency, not the client's.
+    disable_nagle_algorithm = True
     server: _Server
 
     def setup(self) -> None:
