@@ -456,6 +456,9 @@ class _Stopped(Exception):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's listen backlog is 5: a client opening more connections at once (a batch
+    # with -j 16) has the rest of its SYNs dropped and resent a second later.
+    request_queue_size = 128
     block_on_close = False  # stop() unblocks handler threads (daemons) instead of joining them
     fake: FakeAPI
 
