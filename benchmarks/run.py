@@ -1,6 +1,6 @@
 """Run every benchmark and print one table: each figure, its goal, PASS/FAIL.
 
-    .venv/bin/python -m benchmarks.run            # everything (~25 s)
+    .venv/bin/python -m benchmarks.run            # everything (~1.5 min)
     .venv/bin/python -m benchmarks.run --only startup,stream --markdown
 
 The exit status is 0 when every goal holds, 1 otherwise. Figures are compared with a floor
@@ -22,14 +22,24 @@ if __package__ in (None, ""):  # `python benchmarks/run.py` works too
 
 from benchmarks.measure import Figure
 
-SECTIONS = ("startup", "stream", "download", "refs", "batch", "history", "hostile")
+SECTIONS = ("startup", "e2e", "stream", "download", "refs", "batch", "history", "hostile")
 
 
 def _runners(rounds: int) -> dict[str, Callable[[], list[Figure]]]:
-    from benchmarks import batch_bench, download, history_bench, hostile, refs, startup, stream
+    from benchmarks import (
+        batch_bench,
+        download,
+        e2e,
+        history_bench,
+        hostile,
+        refs,
+        startup,
+        stream,
+    )
 
     return {
         "startup": lambda: startup.run(rounds),
+        "e2e": e2e.run,
         "stream": lambda: stream.run(),
         "download": download.run,
         "refs": refs.run,

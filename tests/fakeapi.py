@@ -461,6 +461,9 @@ class _Stopped(Exception):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's listen backlog is 5: a client opening more connections at once (a batch
+    # with -j 16) has the rest of its SYNs dropped and resent a second later.
+    request_queue_size = 128
     block_on_close = False  # stop() unblocks handler threads (daemons) instead of joining them
     fake: FakeAPI
 
@@ -474,6 +477,10 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # TCP_NODELAY, as real servers set it: with Nagle, a reply's body written after its headers
+    # waits for the client's delayed ACK (~40 ms on a kept-alive connection), which is the fake's
+    # latency, not the client's.
+    disable_nagle_algorithm = True
     server: _Server
 
     def setup(self) -> None:

@@ -156,6 +156,50 @@ def test_finalize_embeds_metadata_and_the_hash_matches_the_file(
     assert listing(out) == [saved.path.name]
 
 
+@pytest.mark.parametrize("metadata", [True, False], ids=["png-metadata", "no-hook"])
+def test_a_saved_image_is_written_and_synced_once_and_never_read_back_whole(
+    fake_api: FakeAPI,
+    client: httpx.Client,
+    out: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    metadata: bool,
+) -> None:
+    """The embedder hashes what it writes; the download is synced only when nothing rewrites
+    it (the rewritten copy is what gets published, and synced)."""
+    import wan_cli.files.publish as publish
+
+    data = png_bytes(64, 64)
+    fake_api.add("/img/a.png", Reply.bytes(data))
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+
+    def no_rehash(path: Path) -> tuple[str, int]:
+        raise AssertionError(f"{path} was read back to hash it")
+
+    monkeypatch.setattr(publish, "_hash_file", no_rehash)
+    finalize = make_png_embedder({"wan": "{}"}) if metadata else None
+    saved = fetch(client, f"{fake_api.url}/img/a.png", out, finalize=finalize)
+    assert saved.ok and saved.path is not None
+    content = saved.path.read_bytes()
+    assert saved.sha256 == hashlib.sha256(content).hexdigest() and saved.bytes == len(content)
+    assert (content != data) == metadata
+    assert len(synced) == 1
+
+
+def test_a_hook_that_rewrites_without_saying_so_is_hashed_again(
+    fake_api: FakeAPI, client: httpx.Client, out: Path
+) -> None:
+    fake_api.add("/img/a.png", Reply.bytes(png_bytes()))
+
+    def finalize(path: Path, mime: str) -> None:
+        make_png_embedder({"Comment": "x"})(path, mime)  # drops the (sha256, size) it returns
+
+    saved = fetch(client, f"{fake_api.url}/img/a.png", out, finalize=finalize)
+    assert saved.ok and saved.path is not None
+    assert saved.sha256 == hashlib.sha256(saved.path.read_bytes()).hexdigest()
+
+
 def test_finalize_sees_the_temp_file_and_a_failing_hook_leaves_nothing(
     fake_api: FakeAPI, client: httpx.Client, out: Path
 ) -> None:

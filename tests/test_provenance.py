@@ -180,6 +180,16 @@ def test_embed_round_trip_keeps_pixels_and_crcs(tmp_path: Path) -> None:
     assert os.listdir(tmp_path) == ["a.png"]
 
 
+def test_embed_returns_the_hash_and_size_of_the_file_it_wrote(tmp_path: Path) -> None:
+    import hashlib
+
+    image = tmp_path / "a.png"
+    image.write_bytes(png_bytes(40, 30))
+    digest, size = embed_png_text(image, {"wan": '{"prompt": "秋天"}', "Comment": "x"})
+    content = image.read_bytes()
+    assert (digest, size) == (hashlib.sha256(content).hexdigest(), len(content))
+
+
 def test_re_embedding_replaces_instead_of_duplicating(tmp_path: Path) -> None:
     image = tmp_path / "a.png"
     image.write_bytes(png_bytes())

@@ -149,14 +149,16 @@ def test_load_png_file(tmp_path: Path) -> None:
     assert ref == RefImage(
         source=str(path),
         kind="file",
-        value="data:image/png;base64," + base64.b64encode(data).decode(),
+        value="data:image/png;base64,",  # the rest is encoded from the file as it is sent
         mime="image/png",
         size_bytes=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
         width=256,
         height=300,
         path=str(path),
+        from_path=True,
     )
+    assert ref.data_uri() == "data:image/png;base64," + base64.b64encode(data).decode()
 
 
 def test_describe_has_no_base64(tmp_path: Path) -> None:
@@ -181,7 +183,7 @@ def test_mime_comes_from_magic_bytes_not_extension(tmp_path: Path) -> None:
     assert load_ref(str(write(tmp_path, "really-png.jpg", png()))).mime == "image/png"
     assert load_ref(str(write(tmp_path, "really-jpeg.png", jpeg()))).mime == "image/jpeg"
     assert load_ref(str(write(tmp_path, "noext", webp()))).mime == "image/webp"
-    assert load_ref(str(write(tmp_path, "x.bmp", bmp()))).value.startswith("data:image/bmp;")
+    assert load_ref(str(write(tmp_path, "x.bmp", bmp()))).data_uri().startswith("data:image/bmp;")
 
 
 def test_tilde_is_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -203,7 +205,8 @@ def test_exactly_10_mb_is_accepted(tmp_path: Path) -> None:
     os.truncate(path, MAX_REF_BYTES)  # sparse tail of zeros: fast
     ref = load_ref(str(path))
     assert ref.size_bytes == MAX_REF_BYTES
-    assert len(ref.value) == len("data:image/png;base64,") + (MAX_REF_BYTES + 2) // 3 * 4
+    assert ref.encoded_length() == len("data:image/png;base64,") + (MAX_REF_BYTES + 2) // 3 * 4
+    assert sum(len(chunk) for chunk in ref.chunks()) == ref.encoded_length()
 
 
 def test_missing_file(tmp_path: Path) -> None:

@@ -106,26 +106,28 @@ def test_text_only_generate() -> None:
     assert req.method == "POST"
     assert req.url == GATEWAY
     assert dict(req.headers) == STREAM_HEADERS
-    assert req.body == body([{"text": "a red fox"}], GEN_PARAMS)
+    assert req.json_body() == body([{"text": "a red fox"}], GEN_PARAMS)
     assert (req.provider, req.mode, req.stream, req.refs) == ("gateway", "generate", True, ())
 
 
 def test_generate_with_local_png(images: dict[str, tuple[str, bytes]]) -> None:
     path, data = images["a.png"]
     req = build_request(gen(refs=(path,)))
-    assert req.body == body([{"text": "a red fox"}, {"image": uri("image/png", data)}], GEN_PARAMS)
+    assert req.json_body() == body(
+        [{"text": "a red fox"}, {"image": uri("image/png", data)}], GEN_PARAMS
+    )
     assert [ref.path for ref in req.refs] == [path]
 
 
 def test_generate_with_url_ref() -> None:
     req = build_request(gen(refs=(URL_REF,)))
-    assert req.body == body([{"text": "a red fox"}, {"image": URL_REF}], GEN_PARAMS)
+    assert req.json_body() == body([{"text": "a red fox"}, {"image": URL_REF}], GEN_PARAMS)
 
 
 def test_edit_with_four_mixed_refs_keeps_order(images: dict[str, tuple[str, bytes]]) -> None:
     (p1, d1), (p2, d2), (p4, d4) = images["a.png"], images["b.jpg"], images["c.webp"]
     req = build_request(edit(refs=(p1, p2, URL_REF, p4), prompt="image 1 wearing image 2's hat"))
-    assert req.body == body(
+    assert req.json_body() == body(
         [
             {"text": "image 1 wearing image 2's hat"},
             {"image": uri("image/png", d1)},
@@ -167,7 +169,7 @@ def test_edit_every_parameter() -> None:
             model="wan2.6-image-preview",
         )
     )
-    assert req.body == body(
+    assert req.json_body() == body(
         [{"text": "make it blue"}, {"image": URL_REF}],
         {
             "enable_interleave": False,
@@ -217,7 +219,7 @@ def test_dashscope_url_and_headers() -> None:
     req = build_request(gen(provider="dashscope"))
     assert req.url == DASHSCOPE
     assert dict(req.headers) == STREAM_HEADERS | {"X-DashScope-SSE": "enable"}
-    assert req.body == body([{"text": "a red fox"}], GEN_PARAMS)
+    assert req.json_body() == body([{"text": "a red fox"}], GEN_PARAMS)
     assert req.provider == "dashscope"
 
 
@@ -249,7 +251,7 @@ def test_authorization_is_never_in_headers() -> None:
 def test_body_bytes_is_compact_utf8_json() -> None:
     req = build_request(gen(prompt='一只狐狸 "quoted"\nnext line'))
     raw = req.body_bytes()
-    assert json.loads(raw) == req.body
+    assert json.loads(raw) == req.json_body()
     assert "一只狐狸".encode() in raw
     assert b", " not in raw and b": " not in raw and b"\n" not in raw
 
@@ -444,7 +446,7 @@ def test_dry_run_exact(images: dict[str, tuple[str, bytes]]) -> None:
             "method": "POST",
             "url": GATEWAY,
             "headers": STREAM_HEADERS,
-            "body": req.body,
+            "body": req.json_body(),
         }
         assert ("\n" in text) == pretty
     assert uri("image/png", data) in text
@@ -465,7 +467,7 @@ def test_dry_run_abbreviates_data_uris(images: dict[str, tuple[str, bytes]]) -> 
     ]
     assert doc["body"]["parameters"] == EDIT_PARAMS
     # The request itself is untouched.
-    assert req.body["input"]["messages"][0]["content"][1]["image"] == uri("image/jpeg", data)
+    assert req.json_body()["input"]["messages"][0]["content"][1]["image"] == uri("image/jpeg", data)
 
 
 # --- curl -----------------------------------------------------------------------------------
@@ -539,7 +541,7 @@ def test_curl_sends_the_exact_request(
     assert headers["Content-Type"] == "application/json"
     assert headers["Accept"] == "text/event-stream"
     assert raw == req.body_bytes() + b"\n"  # the heredoc's final newline; JSON ignores it
-    assert json.loads(raw) == req.body
+    assert json.loads(raw) == req.json_body()
 
 
 # --- misc -----------------------------------------------------------------------------------
@@ -564,5 +566,7 @@ def test_body_bytes_with_large_inline_images_is_exactly_the_json(tmp_path: Path)
     big.write_bytes(png(300, 300) + b"\0" * 200_000)  # trailing bytes: still a PNG
     inputs = GenerateInputs(mode="edit", prompt='say "hi" — 秋天\n', refs=(str(big), str(big)))
     req = build_request(inputs)
-    expected = json.dumps(req.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    assert bytes(req.body_bytes()) == expected
+    expected = json.dumps(req.json_body(), ensure_ascii=False, separators=(",", ":")).encode()
+    assert req.body_bytes() == expected
+    assert req.content_length() == len(expected)
+    assert b"".join(req.body_chunks()) == expected

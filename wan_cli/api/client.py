@@ -93,16 +93,19 @@ def make_api_client(timeout: float) -> httpx.Client:
     only the encodings `intake` decodes itself (with a bound on the decompressed size).
 
     Redirects are not followed so the Authorization header can never be carried to another host.
+    TLS certificates are loaded on the first https connection (`tls`), shared by every client.
     """
     import httpx
 
     from wan_cli.api.intake import ACCEPT_ENCODING
+    from wan_cli.api.tls import tls_context
 
     return httpx.Client(
         timeout=httpx.Timeout(timeout, connect=min(CONNECT_TIMEOUT, timeout)),
         headers={"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING},
         follow_redirects=False,
         trust_env=True,
+        verify=tls_context(trust_env=True),
     )
 
 
@@ -143,18 +146,23 @@ def open_answer(
 
     redactor = Redactor(api_key)
     headers = {**prepared.headers, "Authorization": f"Bearer {api_key}"}
-    body = prepared.body_bytes()
-    if body:
-        headers["Content-Length"] = str(len(body))
+    # The body is streamed (reference images encoded from their files as they go), never built
+    # whole; its length is known up front, so it is sent as-is, not chunked.
+    size = prepared.content_length()
+    if size:
+        headers["Content-Length"] = str(size)
     if log is not None:
-        log(describe_request(prepared.method, prepared.url, headers, len(body), api_key))
+        log(describe_request(prepared.method, prepared.url, headers, size, api_key))
     attempt = 0
     while True:
         attempt += 1
         wait: float | None = None
         failure: WanError
         request = client.build_request(
-            prepared.method, prepared.url, headers=headers, content=_slices(body) if body else None
+            prepared.method,
+            prepared.url,
+            headers=headers,
+            content=prepared.body_chunks() if size else None,  # produced again for each attempt
         )
         try:
             answer = ServiceAnswer(client.send(request, stream=True), redactor)
@@ -214,14 +222,6 @@ def open_answer(
         if on_retry is not None:
             on_retry(attempt, delay, failure.message)
         sleep(delay)
-
-
-def _slices(body: bytes | bytearray, size: int = 1 << 20) -> Iterator[bytes]:
-    """The body in 1 MB views: httpcore copies the unsent rest of a bytes body after every
-    write, which doubles a 50 MB body of reference images; views of it are never copied."""
-    view = memoryview(body)
-    for start in range(0, len(view), size):
-        yield bytes(view[start : start + size])
 
 
 def describe_request(

@@ -9,7 +9,7 @@ sends.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -68,7 +68,11 @@ class GenerateInputs:
 
 @dataclass(frozen=True)
 class PreparedRequest:
-    """The exact request to send. Headers exclude Authorization: the client adds the key."""
+    """The exact request to send. Headers exclude Authorization: the client adds the key.
+
+    `body` is the JSON body, except that a local reference image read from a regular file is its
+    `RefImage`: its data URI is made from the file while the body is sent (`body_chunks`), never
+    held whole. `json_body()` is the body with every data URI written out."""
 
     method: str
     url: str
@@ -79,44 +83,37 @@ class PreparedRequest:
     stream: bool
     refs: tuple[RefImage, ...] = ()
 
-    def body_bytes(self) -> bytes | bytearray:
-        """Compact UTF-8 JSON. Not cached: with four 10 MB refs it is ~55 MB, so the caller
-        encodes once and keeps its copy only as long as it sends (retries included).
-        An empty body (task polls and cancels) is sent as no body at all."""
-        import json
+    def body_chunks(self) -> Iterator[bytes]:
+        """The compact UTF-8 JSON body in pieces, reference images encoded slice by slice as
+        they are sent (a fresh iterator for each attempt). Empty for an empty body."""
+        from wan_cli.api.body import layout
 
-        if not self.body:
-            return b""
-        inline = {ref.value for ref in self.refs if ref.kind != "url" and len(ref.value) > 4096}
-        if not inline:
-            return json.dumps(self.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        # A data URI is ASCII that JSON leaves as it is (base64 has no quote, backslash or control
-        # character): write the JSON around placeholders, then copy each URI in once, instead of
-        # escaping megabytes of base64 into a string and encoding that string again.
-        import secrets
-
-        marker = f"wan-inline-{secrets.token_hex(16)}"
-        values: list[str] = []
-
-        def swap(node: Any) -> Any:
-            if isinstance(node, dict):
-                return {key: swap(value) for key, value in node.items()}
-            if isinstance(node, list):
-                return [swap(value) for value in node]
-            if isinstance(node, str) and node in inline:
-                values.append(node)
-                return f"{marker}{len(values) - 1}{marker}"
-            return node
-
-        skeleton = json.dumps(swap(self.body), ensure_ascii=False, separators=(",", ":"))
-        body = bytearray()
-        for number, piece in enumerate(skeleton.split(marker)):
-            # pieces alternate: JSON text, a placeholder's number, JSON text, …
-            if number % 2:
-                body += values[int(piece)].encode("ascii")
+        for part in layout(self.body, self.refs):
+            if isinstance(part, bytes):
+                yield part
             else:
-                body += piece.encode("utf-8")
-        return body
+                yield from part.chunks()
+
+    def content_length(self) -> int:
+        """The byte length of `body_chunks()`, known before anything is read or encoded."""
+        from wan_cli.api.body import layout
+
+        parts = layout(self.body, self.refs)
+        return sum(
+            len(part) if isinstance(part, bytes) else part.encoded_length() for part in parts
+        )
+
+    def body_bytes(self) -> bytes:
+        """The whole body as one bytes object (`--curl`, tests). Sending streams it instead:
+        with four 10 MB references it is ~56 MB. An empty body (task polls and cancels) is sent
+        as no body at all."""
+        return b"".join(self.body_chunks())
+
+    def json_body(self) -> Mapping[str, Any]:
+        """The body as plain JSON values, each reference's data URI written out in full."""
+        from wan_cli.api.body import written_out
+
+        return written_out(self.body)
 
 
 def _check_range(name: str, value: int | None, low: int, high: int) -> None:
@@ -235,8 +232,9 @@ def build_request(inputs: GenerateInputs) -> PreparedRequest:
     """Validate, load the reference images (in order), and assemble the request."""
     validate_inputs(inputs)
     refs = tuple(load_ref(source) for source in inputs.refs)
-    content: list[dict[str, str]] = [{"text": inputs.prompt}]
-    content.extend({"image": ref.value} for ref in refs)
+    content: list[dict[str, Any]] = [{"text": inputs.prompt}]
+    # A file's data URI is made as the body is sent: the body holds its RefImage meanwhile.
+    content.extend({"image": ref if ref.from_path else ref.value} for ref in refs)
     body: dict[str, Any] = {
         "model": inputs.model,
         "input": {"messages": [{"role": "user", "content": content}]},
@@ -298,6 +296,9 @@ def _abbreviate(node: Any, known: Mapping[str, RefImage]) -> Any:
         return {key: _abbreviate(value, known) for key, value in node.items()}
     if isinstance(node, list):
         return [_abbreviate(item, known) for item in node]
+    if isinstance(node, RefImage):  # a file's data URI, not made: its head says the rest
+        digest = node.sha256 or ""
+        return f"{node.value.rstrip(',')},…({node.size_bytes} bytes, sha256 {digest[:12]}…)"
     if isinstance(node, str) and node.startswith("data:") and ";base64," in node:
         header = node.split(",", 1)[0]
         ref = known.get(node)
@@ -317,7 +318,7 @@ def render_dry_run(req: PreparedRequest, *, pretty: bool, abbreviate_data: bool)
     """The request as one JSON document {method, url, headers, body} (stdout stays pure JSON)."""
     import json
 
-    body: Any = req.body
+    body: Any = req.json_body() if not abbreviate_data else None
     if abbreviate_data:
         body = _abbreviate(req.body, {ref.value: ref for ref in req.refs if ref.kind != "url"})
     url = url_without_password(req.url)

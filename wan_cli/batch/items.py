@@ -136,7 +136,7 @@ def prepare_items(
             message = f"{error.message} ({error.hint})" if error.hint else error.message
             problems.append(LineProblem(spec.number, message))
             continue
-        digest = request_key(prepared.body, spec.name, spec.output_dir)
+        digest = request_key(prepared.json_body(), spec.name, spec.output_dir)
         seen[digest] = seen.get(digest, 0) + 1
         # The k-th copy of the same request is its own piece of work: "-k" tells them apart.
         key = digest if seen[digest] == 1 else f"{digest}-{seen[digest]}"

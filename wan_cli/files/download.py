@@ -42,7 +42,6 @@ from wan_cli.files.publish import (
     VerifiedBody,
     publish,
     require_image,
-    sync_file,
     too_large,
 )
 from wan_cli.files.publish import SavedImage as SavedImage
@@ -149,7 +148,6 @@ def save_inline(
     try:
         with os.fdopen(fd, "wb") as fh:
             body = _decode_into(data, fh, max_bytes, cancel or threading.Event())
-            sync_file(fh)
         return publish(tmp, directory, stem, index, None, body, finalize)
     except DownloadFailed as error:
         remove_quietly(tmp)
@@ -209,7 +207,6 @@ def _attempt(
     try:
         with os.fdopen(fd, "wb") as fh:
             body = _fetch(client, url, fh, max_bytes, on_progress, cancel)
-            sync_file(fh)
         return publish(tmp, directory, stem, index, url, body, finalize)
     except OSError as error:
         remove_quietly(tmp)

@@ -27,6 +27,8 @@ def make_download_client(timeout: float, proxy_env_ok: bool = True) -> httpx.Cli
     """
     import httpx
 
+    from wan_cli.api.tls import tls_context
+
     return httpx.Client(
         timeout=httpx.Timeout(timeout, connect=min(CONNECT_TIMEOUT, timeout)),
         headers={
@@ -38,6 +40,7 @@ def make_download_client(timeout: float, proxy_env_ok: bool = True) -> httpx.Cli
         follow_redirects=True,
         max_redirects=MAX_REDIRECTS,
         trust_env=proxy_env_ok,
+        verify=tls_context(trust_env=proxy_env_ok),
         event_hooks={"request": [_guard_request]},
     )
 

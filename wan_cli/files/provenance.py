@@ -188,8 +188,9 @@ def write_sidecar(image_path: Path, metadata: Mapping[str, Any]) -> Path:
 # -- PNG text chunks -----------------------------------------------------------------------
 
 
-def embed_png_text(path: Path, entries: Mapping[str, str]) -> None:
-    """Insert one uncompressed iTXt chunk per entry right after IHDR, rewriting the file.
+def embed_png_text(path: Path, entries: Mapping[str, str]) -> tuple[str, int]:
+    """Insert one uncompressed iTXt chunk per entry right after IHDR, rewriting the file; returns
+    the new file's SHA-256 and size, measured as it is written (no second read).
 
     Existing text chunks with the same keywords are dropped (no duplicates after a re-embed);
     every other chunk is copied byte for byte, its CRC checked on the way. Raises ValueError
@@ -199,7 +200,8 @@ def embed_png_text(path: Path, entries: Mapping[str, str]) -> None:
     replaced = {keyword.encode("latin-1") for keyword in entries}
     fd, tmp = create_temp(path.parent, f".{path.name}.embed-")
     try:
-        with open(path, "rb") as src, os.fdopen(fd, "wb") as dst:
+        with open(path, "rb") as src, os.fdopen(fd, "wb") as out:
+            dst = _Measured(out)
             if src.read(8) != PNG_SIGNATURE:
                 raise ValueError("not a PNG file (bad signature)")
             dst.write(PNG_SIGNATURE)
@@ -220,14 +222,15 @@ def embed_png_text(path: Path, entries: Mapping[str, str]) -> None:
                     dst.write(struct.pack(">I", length) + ctype + data + crc)
                 else:
                     _copy_chunk(src, dst, length, ctype)
-            dst.flush()
-            os.fsync(dst.fileno())
+            out.flush()
+            os.fsync(out.fileno())
         with contextlib.suppress(OSError):
             os.chmod(tmp, os.stat(path).st_mode & 0o7777)
         os.replace(tmp, path)
     except BaseException:
         remove_quietly(tmp)
         raise
+    return dst.digest.hexdigest(), dst.size
 
 
 def read_png_text(path: Path) -> dict[str, str]:
@@ -249,24 +252,45 @@ def read_png_text(path: Path) -> dict[str, str]:
     return out
 
 
-def make_png_embedder(entries: Mapping[str, str]) -> Callable[[Path, str], None]:
-    """A `finalize(path, mime)` hook for downloads: embeds `entries` when the image is a PNG.
+def make_png_embedder(
+    entries: Mapping[str, str],
+) -> Callable[[Path, str], tuple[str, int] | None]:
+    """A `finalize(path, mime)` hook for downloads: embeds `entries` when the image is a PNG and
+    returns the rewritten file's (sha256, size); None when it left the file alone.
 
     Other formats are left alone (their metadata lives in the sidecar only), and so is a PNG
     too malformed to rewrite safely: saving the image matters more than tagging it.
     """
     frozen = dict(entries)
 
-    def finalize(path: Path, mime: str) -> None:
+    def finalize(path: Path, mime: str) -> tuple[str, int] | None:
         if mime != "image/png":
-            return
-        with contextlib.suppress(ValueError):
-            embed_png_text(path, frozen)
+            return None
+        try:
+            return embed_png_text(path, frozen)
+        except ValueError:
+            return None
 
     return finalize
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+
+class _Measured:
+    """A file being written, hashed and counted on the way."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        import hashlib
+
+        self._out = out
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        self.size += len(data)
+        return self._out.write(data)
 
 
 def _make_itxt(keyword: str, text: str) -> bytes:
@@ -335,7 +359,7 @@ def _check_crc(ctype: bytes, data: bytes, crc: bytes) -> None:
         raise ValueError(f"bad CRC in PNG {ctype.decode()} chunk")
 
 
-def _copy_chunk(src: IO[bytes], dst: IO[bytes], length: int, ctype: bytes) -> None:
+def _copy_chunk(src: IO[bytes], dst: _Measured, length: int, ctype: bytes) -> None:
     """Copy one chunk (header, data, CRC) in fixed-size blocks, checking its CRC."""
     dst.write(struct.pack(">I", length) + ctype)
     crc = zlib.crc32(ctype)

@@ -8,7 +8,6 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 from wan_cli.files.naming import claim_path, ext_for_mime
 from wan_cli.files.sniff import image_dimensions, sniff_mime, truncation
@@ -18,7 +17,10 @@ CHUNK_SIZE = 64 * 1024
 # JPEG dimensions sit after EXIF/ICC segments: look this far into the file for them.
 _DIMENSION_BYTES = 256 * 1024
 
-FinalizeHook = Callable[[Path, str], None]
+# `finalize(temp_path, mime)` may rewrite the complete file (PNG metadata). It returns the
+# rewritten file's (sha256, size), measured as it wrote, or None when it left the file alone.
+# A hook that rewrites and returns None still works: the file is then read again to hash it.
+FinalizeHook = Callable[[Path, str], "tuple[str, int] | None"]
 
 
 @dataclass(frozen=True)
@@ -75,22 +77,32 @@ def publish(
     body: VerifiedBody,
     finalize: FinalizeHook | None,
 ) -> SavedImage:
-    """Check the complete temp file holds a whole image, finalize it (metadata), measure it,
-    then claim a final name."""
+    """Check the complete temp file (written, not yet synced) holds a whole image, finalize it
+    (metadata), make it durable, measure it, then claim a final name.
+
+    The temp file is synced once: by a finalize hook that rewrites it (its copy is the file
+    published), else here. Syncing the download too would write the image to disk twice.
+    """
     with open(tmp, "rb") as fh:
         cut = truncation(fh, body.size, body.mime)
     if cut is not None:
         raise DownloadFailed(cut)
+    rewritten = None
     if finalize is not None:
         before = _identity(tmp)
         try:
-            finalize(tmp, body.mime)
+            rewritten = finalize(tmp, body.mime)
         except OSError:
             raise
         except Exception as error:
             raise DownloadFailed(f"could not add metadata: {error}") from None
-        if _identity(tmp) != before:  # rewritten: hash what is actually published
-            body = VerifiedBody(body.mime, *_hash_file(tmp))
+        if rewritten is None and _identity(tmp) != before:  # rewritten, but not measured
+            rewritten = _hash_file(tmp)
+            _sync_path(tmp)
+    if rewritten is None:
+        _sync_path(tmp)
+    else:  # the hash of what is actually published, measured as it was written
+        body = VerifiedBody(body.mime, *rewritten)
     with open(tmp, "rb") as fh:
         width, height = image_dimensions(fh.read(_DIMENSION_BYTES), body.mime)
     final = claim_path(directory, stem, ext_for_mime(body.mime) or "bin", tmp)
@@ -145,7 +157,7 @@ def _identity(path: Path) -> tuple[int, int, int]:
     return st.st_ino, st.st_size, st.st_mtime_ns
 
 
-def sync_file(fh: BinaryIO) -> None:
+def _sync_path(path: Path) -> None:
     # The file gets its real name right after: make sure a crash cannot leave it empty.
-    fh.flush()
-    os.fsync(fh.fileno())
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -18,6 +19,9 @@ from wan_cli.errors import UsageError
 from wan_cli.files.sniff import sniff_image
 
 MAX_REF_BYTES = 10 * 1024 * 1024
+# A local file is base64-encoded from disk as it is sent, this many bytes at a time (a multiple
+# of 3, so the slices' base64 joins into the file's: 1 MiB of text each).
+ENCODE_SLICE = 3 * 256 * 1024
 MIN_SIDE = 240
 MAX_SIDE = 8000
 ACCEPTED_FORMATS = "JPEG, PNG, BMP, WEBP"
@@ -38,18 +42,86 @@ class RefImage:
 
     source: str  # as the user gave it (for a data URI: the whole URI)
     kind: RefKind
-    value: str  # the URL or data URI that goes into the request body
+    # The URL or data URI that goes into the request body; for a regular file only the data
+    # URI's head ("data:image/png;base64,"): its base64 is made from the file as the request is
+    # sent (`chunks`), so four 10 MB references never sit in memory as 56 MB of text.
+    value: str
     mime: str | None = None
     size_bytes: int | None = None
     sha256: str | None = None
     width: int | None = None
     height: int | None = None
     path: str | None = None  # absolute path of a local file
+    # True: `value` is only the data URI's head, the base64 is made from `path` as it is sent.
+    # A pipe (`<(…)`) cannot be read twice: its data URI is made whole when it is read.
+    from_path: bool = False
 
     def __repr__(self) -> str:
         # Never dump megabytes of base64 into a traceback or log line.
         fields = ", ".join(f"{k}={v!r}" for k, v in self.describe().items())
         return f"RefImage({fields})"
+
+    def encoded_length(self) -> int:
+        """Length of the URL or data URI in the body (a data URI is ASCII: bytes too)."""
+        if not self.from_path:
+            return len(self.value)
+        return len(self.value) + 4 * -(-(self.size_bytes or 0) // 3)
+
+    def data_uri(self) -> str:
+        """The whole URL or data URI (a file's is read and encoded now)."""
+        if not self.from_path:
+            return self.value
+        return b"".join(self.chunks()).decode("ascii")
+
+    def chunks(self) -> Iterator[bytes]:
+        """The URL (UTF-8, whole) or data URI (ASCII, ~1 MiB slices) as it goes into the body.
+
+        A file's is read and encoded slice by slice. If the file changed since it was checked,
+        UsageError: its size and SHA-256 are verified before the last slice is handed out, so
+        a changed file is never sent whole."""
+        if self.kind == "url":
+            yield self.value.encode("utf-8")
+            return
+        if self.from_path:
+            yield self.value.encode("ascii")
+            yield from self._encoded_file()
+            return
+        step = 4 * ENCODE_SLICE // 3
+        for start in range(0, len(self.value), step):
+            yield self.value[start : start + step].encode("ascii")
+
+    def _encoded_file(self) -> Iterator[bytes]:
+        import base64
+        import hashlib
+
+        expected = self.size_bytes or 0
+        digest = hashlib.sha256()
+        done = 0
+        pending = b""  # read, not yet encoded: the last slice waits for the checks
+        try:
+            with open(self.path or self.source, "rb") as fh:
+                while done < expected:
+                    block = fh.read(min(ENCODE_SLICE, expected - done))
+                    if not block:
+                        break
+                    done += len(block)
+                    digest.update(block)
+                    pending += block  # no copy while pending is empty
+                    if done < expected and len(pending) >= ENCODE_SLICE:
+                        whole = len(pending) - len(pending) % 3  # base64 joins at 3-byte edges
+                        yield base64.b64encode(pending[:whole])
+                        pending = pending[whole:]
+                grown = bool(fh.read(1))
+        except OSError as exc:
+            raise UsageError(
+                f"cannot read reference image {self.source}: {exc.strerror or exc}"
+            ) from None
+        if grown or done != expected or digest.hexdigest() != self.sha256:
+            raise UsageError(
+                f"reference image {self.source} changed while the request was being sent",
+                hint="nothing was generated: run the command again",
+            )
+        yield base64.b64encode(pending)
 
     def describe(self) -> dict[str, object]:
         """A small JSON-ready descriptor for history and provenance (never the base64)."""
@@ -175,18 +247,21 @@ def _load_file(source: str) -> RefImage:
     if len(data) > MAX_REF_BYTES:
         raise _too_big(source, len(data))
     mime, width, height = _check_bytes(data, source)
-    # The one base64 encoding of the file; `data` is read exactly once above.
-    value = f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
+    head = f"data:{mime};base64,"
+    # A regular file is encoded again from disk as it is sent (and checked to be the same);
+    # anything else (a pipe) can be read only once: its base64 is made now.
+    from_path = stat.S_ISREG(st.st_mode)
     return RefImage(
         source=source,
         kind="file",
-        value=value,
+        value=head if from_path else head + base64.b64encode(data).decode("ascii"),
         mime=mime,
         size_bytes=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
         width=width,
         height=height,
         path=path,
+        from_path=from_path,
     )
 
 

@@ -99,12 +99,12 @@ def _metadata(record: RunRecord, config: RunConfig, job: Job, image: ImageRef) -
 
 def _png_embedder(
     record: RunRecord, config: RunConfig, job: Job, image: ImageRef
-) -> Callable[[Path, str], None]:
-    def embed(path: Path, mime: str) -> None:
+) -> Callable[[Path, str], tuple[str, int] | None]:
+    def embed(path: Path, mime: str) -> tuple[str, int] | None:
         from wan_cli.files.provenance import make_png_embedder, png_text_entries
 
         record.answer_over.wait()  # the image is downloaded; its provenance wants the whole run
         meta = _metadata(record, config, job, image)
-        make_png_embedder(png_text_entries(meta))(path, mime)
+        return make_png_embedder(png_text_entries(meta))(path, mime)
 
     return embed
