@@ -53,7 +53,9 @@ class Store(StoreWrites):
         clauses: list[str] = []
         values: list[Any] = []
         if search:
-            clause, found = _search_clause(search)
+            # The newest matches only, when nothing else filters them: a common word matches
+            # a third of 100,000 runs, which would all be sorted to show 20.
+            clause, found = _search_clause(search, None if failed else limit)
             clauses.append(clause)
             values += found
         if failed:
@@ -163,16 +165,20 @@ class Store(StoreWrites):
         return [run_row(row, tuple(images[row["id"]])) for row in rows]
 
 
-def _search_clause(search: str) -> tuple[str, list[Any]]:
+def _search_clause(search: str, newest: int | None = None) -> tuple[str, list[Any]]:
     """Runs whose prompt or text holds `search` (any case), or whose request or task id it is.
     Three characters or more go through the trigram index; shorter ones are too common to
-    gain from it and are matched by a scan."""
+    gain from it and are matched by a scan. `newest`: only that many of the index's matches,
+    newest first, are wanted."""
     if len(search) >= 3:
         phrase = '"' + search.replace('"', '""') + '"'
+        tail, found = "", list[Any]([phrase])
+        if newest is not None:
+            tail, found = " ORDER BY rowid DESC LIMIT ?", [phrase, min(newest, _MAX_INTEGER)]
         return (
-            "(id IN (SELECT rowid FROM runs_search WHERE runs_search MATCH ?)"
+            f"(id IN (SELECT rowid FROM runs_search WHERE runs_search MATCH ?{tail})"
             " OR request_id = ? OR task_id = ?)",
-            [phrase, search, search],
+            [*found, search, search],
         )
     pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     return (
