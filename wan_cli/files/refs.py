@@ -52,8 +52,8 @@ class RefImage:
     width: int | None = None
     height: int | None = None
     path: str | None = None  # absolute path of a local file
-    # True: `value` is only the data URI's head, the base64 is made from `path` as it is sent.
-    # A pipe (`<(…)`) cannot be read twice: its data URI is made whole when it is read.
+    # True (a local file): `value` is only the data URI's head, the base64 is made from `path`
+    # as it is sent. False (a URL, a data URI): `value` is what is sent.
     from_path: bool = False
 
     def __repr__(self) -> str:
@@ -222,7 +222,6 @@ def _load_data_uri(source: str) -> RefImage:
 
 
 def _load_file(source: str) -> RefImage:
-    import base64
     import hashlib
 
     path = os.path.abspath(os.path.expanduser(source))
@@ -248,20 +247,19 @@ def _load_file(source: str) -> RefImage:
         raise _too_big(source, len(data))
     mime, width, height = _check_bytes(data, source)
     head = f"data:{mime};base64,"
-    # A regular file is encoded again from disk as it is sent (and checked to be the same);
-    # anything else (a pipe) can be read only once: its base64 is made now.
-    from_path = stat.S_ISREG(st.st_mode)
+    # Only regular files get here (`_read_regular`): encoded again from disk as it is sent, and
+    # checked then to be the same file.
     return RefImage(
         source=source,
         kind="file",
-        value=head if from_path else head + base64.b64encode(data).decode("ascii"),
+        value=head,
         mime=mime,
         size_bytes=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
         width=width,
         height=height,
         path=path,
-        from_path=from_path,
+        from_path=True,
     )
 
 
