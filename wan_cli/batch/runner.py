@@ -60,9 +60,8 @@ def run_line(
     started = time.monotonic()
     try:
         prepared = build_request(item.inputs)  # reads the reference images again
-        parameters = dict(prepared.body.get("parameters", {}))
         line_config = replace(config, output_dir=item.output_dir)
-        job = job_for(prepared, item.inputs.prompt, parameters, name=item.name)
+        job = job_for(prepared, item.inputs.prompt, name=item.name)
         # The row knows the line's key before anything is sent: after a `kill -9`, the next
         # run finds what this one was paid for (`batch.rescue`).
         job = open_line_row(line_config, job, item.key)

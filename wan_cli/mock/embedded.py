@@ -6,7 +6,7 @@ parsing, downloads, history, provenance) with nothing sent off the machine and n
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -23,7 +23,7 @@ DEFAULT_WORD_DELAY = 0.05
 MOCK_KEY = "mock-key-not-secret"
 
 
-def word_delay(env: os._Environ[str] | dict[str, str] | None = None) -> float:
+def word_delay(env: Mapping[str, str] | None = None) -> float:
     """The pace of the mock's text: WAN_MOCK_DELAY seconds a word, else a realistic default."""
     raw = (os.environ if env is None else env).get(ENV_MOCK_DELAY, "").strip()
     try:

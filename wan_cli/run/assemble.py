@@ -193,8 +193,7 @@ def _execute(options: GenerateOptions, settings: Settings, out: Output, stdin: T
 
         preview = usable_protocol(preview, out)
     config = sending_config(settings, output, out, preview=preview)
-    parameters = dict(prepared.body.get("parameters", {}))
-    job = job_for(prepared, prompt, parameters, rerun_of=options.rerun_of)
+    job = job_for(prepared, prompt, rerun_of=options.rerun_of)
     try:
         if inputs.async_task:  # submit only: `wan task wait` collects the images
             from wan_cli.tasks.submit import submit_task
@@ -246,7 +245,7 @@ def run_for_document(
         try:
             if before_send is not None:
                 before_send(prepared)
-            job = job_for(prepared, prompt, dict(prepared.body.get("parameters", {})))
+            job = job_for(prepared, prompt)
             source = api_answer(prepared, config, out, pacer)
             record = consume_events(source, config, job, view, cancel)
             outcome = settle(record, config)

@@ -71,15 +71,14 @@ class Job:
 def job_for(
     prepared: PreparedRequest,
     prompt: str,
-    parameters: dict[str, Any],
     *,
     rerun_of: int | None = None,
     name: str | None = None,
 ) -> Job:
-    """The Job of a request about to be sent."""
+    """The Job of a request about to be sent (its parameters are the request body's)."""
     return Job(
         prompt=prompt,
-        parameters=parameters,
+        parameters=dict(prepared.body.get("parameters", {})),
         references=tuple(ref.describe() for ref in prepared.refs),
         command=prepared.mode,
         host=url_host(prepared.url),
