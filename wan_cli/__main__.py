@@ -11,7 +11,7 @@ def main() -> None:
     from wan_cli import signals
 
     signals.install()
-    _skip_trio()
+    _skip_unused_modules()
     from wan_cli.cli.app import app
 
     try:
@@ -20,12 +20,18 @@ def main() -> None:
         signals.stop_raising()  # exiting (threads joined, buffers flushed): no signal cuts it
 
 
-def _skip_trio() -> None:
-    """httpcore imports trio, when it is installed, for the locks of its async client (~40 ms,
-    more than httpx itself). `wan` runs no async code with trio (httpx's sync client; `wan mcp`
-    runs on asyncio), so the `wan` process never imports trio (httpcore then takes it as not
-    installed)."""
-    sys.modules.setdefault("trio", None)  # type: ignore[arg-type]
+def _skip_unused_modules() -> None:
+    """Modules that our dependencies import but `wan` never runs; each is marked as missing, so
+    the importer takes its fallback:
+    - trio: httpcore imports it, when installed, for the locks of its async client (~40 ms,
+      more than httpx itself). `wan` runs no async code with trio (httpx's sync client; `wan
+      mcp` runs on asyncio).
+    - httpx._main: httpx's own command line (`httpx URL`), imported by `import httpx` along
+      with click, rich's progress bars and pygments (~45 ms, half the cost of importing httpx).
+      httpx falls back to a `main` that says its CLI extras are missing; `wan` never calls it.
+    """
+    for name in ("trio", "httpx._main"):
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":
