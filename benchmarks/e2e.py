@@ -6,9 +6,16 @@ stream (a few text chunks and one image link) and serves that image: a well-form
 output directory each time). The floor is two `curl` calls making the same two requests:
 `curl -sN` POSTing the same body to the stream (its output kept), then `curl -so FILE` for the
 image. Whatever `wan` does beyond that (start Python, parse flags, check the image, write the
-PNG text chunks, the sidecar and the history row) is the overhead measured here. For scale,
-`python -c "import typer, httpx"` (what any CLI built on them pays before doing anything) runs
-in the same rounds.
+PNG text chunks, the sidecar and the history row) is the overhead measured here.
+
+Two import floors run in the same rounds, for scale:
+- `python -c "import typer, httpx"`: what the issue that set the goal measured as "Python,
+  typer and httpx alone" (2.8x curl on its machine, so its 4x left `wan` 1.43x that figure).
+  Python's imports cost more here, relative to curl, so the same `wan` makes a larger multiple
+  of curl; `wan generate` is also given as a multiple of this figure, the budget the issue
+  meant (`4 / 2.8`), which carries from machine to machine.
+- what `wan` itself cannot avoid importing: typer, httpx and httpcore, without httpx's own
+  command line (click, rich, pygments) and trio, which `wan` never loads.
 
 Rounds alternate (curl pair, the import floor, wan) so background load hits all alike; each
 figure is a median.
@@ -36,6 +43,14 @@ ROUNDS = 11
 MAX_RATIO = 4.0
 PROMPT = "a lighthouse at dusk"
 IMPORTS = "python -c 'import typer, httpx'"
+NEEDED = "python: import typer, httpx, httpcore (as wan: no httpx CLI, no trio)"
+# The issue measured IMPORTS at 2.8x curl and allowed 4x: `wan` may cost 4 / 2.8 of IMPORTS.
+ISSUE_IMPORTS_RATIO = 2.8
+MAX_IMPORTS_RATIO = MAX_RATIO / ISSUE_IMPORTS_RATIO
+_NEEDED_CODE = (
+    "import sys; sys.modules['httpx._main'] = None; sys.modules['trio'] = None; "
+    "import typer, httpx, httpcore"
+)
 
 
 def _png(size: int) -> bytes:
@@ -59,7 +74,9 @@ def measure(rounds: int = ROUNDS) -> dict[str, list[ChildRun]] | None:
     curl = shutil.which("curl")
     if curl is None:
         return None
-    runs: dict[str, list[ChildRun]] = {"wan": [], "curl stream": [], "curl image": [], IMPORTS: []}
+    runs: dict[str, list[ChildRun]] = {
+        "wan": [], "curl stream": [], "curl image": [], IMPORTS: [], NEEDED: []
+    }  # fmt: skip
     with FakeAPI() as fake, tempfile.TemporaryDirectory(prefix="wan-bench-e2e-") as tmp:
         root = Path(tmp)
         env = isolated_env(root)
@@ -95,6 +112,7 @@ def measure(rounds: int = ROUNDS) -> dict[str, list[ChildRun]] | None:
                 "curl stream": run_child(curl_stream, env=env),
                 "curl image": run_child(curl_image, env=env),
                 IMPORTS: run_child([sys.executable, "-c", "import typer, httpx"], env=env),
+                NEEDED: run_child([sys.executable, "-c", _NEEDED_CODE], env=env),
                 "wan": run_child([*wan, "-o", str(root / f"out-{number}")], env=env),
             }
             for name, run in timed.items():
@@ -120,6 +138,7 @@ def figures(runs: dict[str, list[ChildRun]] | None) -> list[Figure]:
     seconds = median([run.seconds for run in runs["wan"]])
     ratio = seconds / floor
     imports = median([run.seconds for run in runs[IMPORTS]])
+    needed = median([run.seconds for run in runs[NEEDED]])
     peak = max(run.peak_rss for run in runs["wan"])
     name = f"text + one {IMAGE_BYTES // MB} MB PNG"
     return [
@@ -135,10 +154,24 @@ def figures(runs: dict[str, list[ChildRun]] | None) -> list[Figure]:
         ),
         Figure(
             SECTION,
+            NEEDED,
+            f"{ms(needed)} = {needed / floor:.2f}x curl",
+            "",
+            None,
+        ),
+        Figure(
+            SECTION,
             f"{name}: wan generate -o DIR",
-            f"{ms(seconds)} = {ratio:.2f}x curl, {seconds / imports:.2f}x the imports",
+            f"{ms(seconds)} = {ratio:.2f}x curl, {seconds / needed:.2f}x what wan imports",
             f"<= {MAX_RATIO:.0f}x curl",
             ratio <= MAX_RATIO,
+        ),
+        Figure(
+            SECTION,
+            f"{name}: wan generate, in the issue's terms",
+            f"{seconds / imports:.2f}x {IMPORTS}",
+            f"<= {MAX_IMPORTS_RATIO:.2f}x (4x / 2.8x)",
+            seconds / imports <= MAX_IMPORTS_RATIO,
         ),
         Figure(SECTION, f"{name}: wan generate peak RSS", mb(peak), "", None),
     ]

@@ -7,7 +7,6 @@ reading a stream, a failure is reported, never silently re-sent (a generation co
 
 from __future__ import annotations
 
-import email.utils
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -63,6 +62,8 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     value = value.strip()
     if value.isdigit():
         return float(value)
+    import email.utils  # only for a date (~3 ms of imports; servers nearly always send seconds)
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

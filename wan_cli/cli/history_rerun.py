@@ -92,7 +92,7 @@ def rerun(
     """
     from dataclasses import replace
 
-    from wan_cli.history import changed_file_refs, recorded_request
+    from wan_cli.history.replay import changed_file_refs, recorded_request
     from wan_cli.run.assemble import execute
     from wan_cli.run.options import GenerateOptions, OutputFlags, SettingFlags
 

@@ -17,17 +17,12 @@ Read the modules in this order:
    for (`rescue_images`; imported on its own: it pulls in the run machinery).
 
 `sqlite3` is imported where it is used: `wan --help` must not pay for it.
+`replay` is imported from its module (`wan_cli.history.replay`), not from here: a run that
+records history does not replay one.
 """
 
 from __future__ import annotations
 
-from wan_cli.history.replay import (
-    URL_LIFETIME,
-    changed_file_refs,
-    expired_reason,
-    recorded_request,
-    ref_source,
-)
 from wan_cli.history.rows import (
     RUNNING,
     STATUSES,
@@ -52,13 +47,10 @@ __all__ = [
     "STATUSES",
     "TASK",
     "UNFINISHED",
-    "URL_LIFETIME",
     "ImageRow",
     "NewerSchema",
     "RunRow",
     "Store",
-    "changed_file_refs",
-    "expired_reason",
     "format_time",
     "history_path",
     "migrate",
@@ -67,8 +59,6 @@ __all__ = [
     "parse_before",
     "parse_time",
     "pid_alive",
-    "recorded_request",
-    "ref_source",
     "resolve_image_path",
     "status_for",
 ]
