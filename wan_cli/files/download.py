@@ -101,12 +101,12 @@ def download_image(
             index, url, f"cannot create {directory}: {error.strerror or error}"
         )
     waiter = cancel or threading.Event()
+    hooks = (finalize, png_text)
     attempt = 0
     while True:
         if waiter.is_set():
             return SavedImage.failed(index, url, "cancelled")
         try:
-            hooks = (finalize, png_text)
             return _attempt(
                 client, url, directory, stem, index, max_bytes, on_progress, hooks, waiter
             )
