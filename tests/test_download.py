@@ -21,12 +21,15 @@ from tests.fakeapi import FakeAPI, Reply, bmp_bytes, jpeg_bytes, png_bytes, webp
 from wan_cli import __version__
 from wan_cli.api.events.inline import InlineImage
 from wan_cli.files.download import (
+    PngText,
     SavedImage,
     download_image,
     make_download_client,
     save_inline,
     url_problem,
 )
+from wan_cli.files.png_stream import chunk as png_chunk
+from wan_cli.files.png_stream import text_chunks
 from wan_cli.files.provenance import make_png_embedder, read_png_text
 from wan_cli.files.sniff import sniff_mime, truncation
 
@@ -214,6 +217,207 @@ def test_finalize_sees_the_temp_file_and_a_failing_hook_leaves_nothing(
     assert_failed(saved, out, "could not add metadata", "boom")
     [(name, mime)] = seen
     assert name.startswith(f".{STEM}.part-") and mime == "image/png"
+
+
+# -- PNG text written as the image arrives (no copy) ---------------------------------------
+
+ENTRIES = {"wan": '{"prompt": "a cat"}', "Description": "a cat"}
+
+
+def big_png(payload: bytes | None = None) -> bytes:
+    """A well-formed PNG with one large IDAT (random bytes: its CRC is all that is checked)."""
+    base = png_bytes(8, 8)
+    return base[:33] + png_chunk(b"IDAT", payload or os.urandom(300_000)) + base[-12:]
+
+
+def tagged(data: bytes) -> bytes:
+    """`data` with the text chunks of ENTRIES right after IHDR."""
+    return data[:33] + text_chunks(ENTRIES)[0] + data[33:]
+
+
+class Text:
+    """A PNG text source as `run/save` makes one: `ready()` says None until `known` is set;
+    `wait()` stands for the end of the answer. Notes how much had arrived when it waited."""
+
+    def __init__(self) -> None:
+        self.known = threading.Event()
+        self.received: list[int] = [0]
+        self.waited_after: list[int] = []
+
+    def ready(self) -> dict[str, str] | None:
+        return ENTRIES if self.known.is_set() else None
+
+    def wait(self) -> dict[str, str]:
+        self.waited_after.append(self.received[-1])
+        return ENTRIES
+
+    def hook(self) -> PngText:
+        return PngText(self.ready, self.wait)
+
+
+def temp_inode(out: Path) -> int:
+    [name] = listing(out)
+    assert name.startswith(f".{STEM}.part-")
+    return (out / name).stat().st_ino
+
+
+@pytest.mark.parametrize("known", ["at the start", "midway", "at the end"])
+def test_png_text_is_written_as_the_image_arrives(
+    fake_api: FakeAPI,
+    client: httpx.Client,
+    out: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    known: str,
+) -> None:
+    """One file written once, the chunks after IHDR, hashed as written, synced once and
+    published as is: the temp file that received the bytes is the published file."""
+    data = big_png()
+    fake_api.add("/img/a.png", Reply.bytes(data, chunk_size=16_384))
+    text = Text()
+    if known == "at the start":
+        text.known.set()
+    inodes: list[int] = []
+
+    def progress(done: int, total: int | None) -> None:
+        text.received.append(done)
+        if done and not inodes:
+            inodes.append(temp_inode(out))
+        if known == "midway" and done >= len(data) // 2:
+            text.known.set()
+
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    saved = fetch(
+        client, f"{fake_api.url}/img/a.png", out, png_text=text.hook(), on_progress=progress
+    )
+    assert saved.ok and saved.path is not None, saved.error
+    content = saved.path.read_bytes()
+    assert content == tagged(data)
+    assert read_png_text(saved.path) == ENTRIES
+    assert saved.sha256 == hashlib.sha256(content).hexdigest() and saved.bytes == len(content)
+    assert (saved.width, saved.height) == (8, 8)
+    assert saved.path.stat().st_ino == inodes[0]  # never copied to another file
+    assert len(synced) == 1
+    assert listing(out) == [saved.path.name]
+    assert text.waited_after[0] == len(data)  # it waited for the text once the image was in
+
+
+def test_png_text_is_written_as_an_inline_image_is_decoded(
+    out: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out.mkdir()
+    data = big_png()
+    events = _spy_on_durability(monkeypatch)
+    saved = save_inline(
+        inline(data), directory=out, stem=STEM, index=0, png_text=PngText.known(ENTRIES)
+    )
+    assert saved.ok and saved.path is not None, saved.error
+    content = saved.path.read_bytes()
+    assert content == tagged(data)
+    assert saved.sha256 == hashlib.sha256(content).hexdigest() and saved.bytes == len(content)
+    inode = saved.path.stat().st_ino
+    # Synced once and published by its temp file's link: a copy would be a second file,
+    # synced, then moved over the temp file with os.replace.
+    assert events == [("fsync", inode, len(content)), ("publish", inode, saved.path)]
+
+
+def test_png_text_a_png_too_big_to_hold_is_tagged_by_the_copy(
+    fake_api: FakeAPI, client: httpx.Client, out: Path
+) -> None:
+    # 17 MiB and the text only known at the end: more than the splicer holds, so it writes
+    # the image as it came and today's copy adds the chunks once the text is known.
+    data = big_png(bytes(17 * 1024 * 1024))
+    fake_api.add("/img/a.png", Reply.bytes(data, chunk_size=1 << 20))
+    text = Text()
+    inodes: list[int] = []
+
+    def progress(done: int, total: int | None) -> None:
+        if done and not inodes:
+            inodes.append(temp_inode(out))
+
+    saved = fetch(
+        client, f"{fake_api.url}/img/a.png", out, png_text=text.hook(), on_progress=progress
+    )
+    assert saved.ok and saved.path is not None, saved.error
+    content = saved.path.read_bytes()
+    assert content == tagged(data)
+    assert saved.sha256 == hashlib.sha256(content).hexdigest() and saved.bytes == len(content)
+    assert saved.path.stat().st_ino != inodes[0]  # the copy
+    assert listing(out) == [saved.path.name]
+
+
+@pytest.mark.parametrize("known", ["at the start", "at the end"])
+def test_png_text_a_corrupt_png_is_saved_as_it_came(
+    fake_api: FakeAPI, client: httpx.Client, out: Path, known: str
+) -> None:
+    # A bad CRC in the pixels: saving the image matters more than tagging it. Found before
+    # the text was known, the image is saved as it came (untagged, as the copy leaves it);
+    # found after, the chunks already written stay and the rest is as it came.
+    data = bytearray(big_png())
+    data[100_000] ^= 0xFF
+    fake_api.add("/img/a.png", Reply.bytes(bytes(data)))
+    text = Text()
+    if known == "at the start":
+        text.known.set()
+    saved = fetch(client, f"{fake_api.url}/img/a.png", out, png_text=text.hook())
+    assert saved.ok and saved.path is not None, saved.error
+    content = saved.path.read_bytes()
+    assert content == (tagged(bytes(data)) if known == "at the start" else data)
+    assert saved.sha256 == hashlib.sha256(content).hexdigest() and saved.bytes == len(content)
+
+
+def test_png_text_leaves_other_formats_alone_but_waits_for_the_text(
+    fake_api: FakeAPI, client: httpx.Client, out: Path
+) -> None:
+    # Their provenance is the sidecar's, which wants the whole run: published after the wait.
+    data = jpeg_bytes(8, 8)
+    fake_api.add("/img/a.jpg", Reply.bytes(data, content_type="image/jpeg"))
+    text = Text()
+    saved = fetch(client, f"{fake_api.url}/img/a.jpg", out, png_text=text.hook())
+    assert saved.ok and saved.path is not None, saved.error
+    assert saved.path.read_bytes() == data and saved.sha256 == hashlib.sha256(data).hexdigest()
+    assert text.waited_after == [0]
+
+
+def test_png_text_each_retry_starts_a_fresh_splice(
+    fake_api: FakeAPI, client: httpx.Client, out: Path
+) -> None:
+    data = big_png()
+    fake_api.add(
+        "/img/a.png",
+        Reply.bytes(big_png(), cut_after_bytes=100_000, chunk_size=10_000),
+        Reply.bytes(data),
+    )
+    saved = fetch(
+        client, f"{fake_api.url}/img/a.png", out, png_text=PngText.known(ENTRIES), retries=1
+    )
+    assert saved.ok and saved.path is not None, saved.error
+    assert saved.path.read_bytes() == tagged(data)
+    assert len(fake_api.requests) == 2
+
+
+def test_png_text_a_failing_source_fails_the_image_and_leaves_nothing(
+    fake_api: FakeAPI, client: httpx.Client, out: Path
+) -> None:
+    fake_api.add("/img/a.png", Reply.bytes(big_png()))
+
+    def ready() -> dict[str, str] | None:
+        raise RuntimeError("boom")
+
+    saved = fetch(client, f"{fake_api.url}/img/a.png", out, png_text=PngText(ready, ready))
+    assert_failed(saved, out, "could not add metadata", "boom")
+
+
+def test_png_text_or_a_finalize_hook_not_both(client: httpx.Client, out: Path) -> None:
+    with pytest.raises(ValueError):
+        fetch(
+            client,
+            "http://127.0.0.1/x.png",
+            out,
+            png_text=PngText.known(ENTRIES),
+            finalize=make_png_embedder(ENTRIES),
+        )
 
 
 # -- verification failures -----------------------------------------------------------------

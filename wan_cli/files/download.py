@@ -5,7 +5,8 @@ Rules this module owns:
   request hook strips any Authorization header and refuses non-http(s) redirect targets;
 - only http(s) links are fetched; the file name and directory are ours, never the URL's;
 - bytes are streamed to `.{stem}.part-{owner}-{pid}-XXXX` in the target directory (constant
-  memory, sha256 on the fly) and published with `naming.claim_path` only once complete and
+  memory, sha256 of what is written on the fly; a PNG's text chunks spliced in on the way when
+  `png_text` is given: `files/sink`) and published with `naming.claim_path` only once complete and
   verified (status 200, full length, image magic bytes, the image's own end
   (`sniff.truncation`), size cap), so no half file ever has a real name; a killed run's temp
   file is removed by a later run (`naming.remove_stale_temps`);
@@ -15,12 +16,11 @@ Rules this module owns:
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 from wan_cli.api.client import (
     MAX_RETRY_AFTER,
@@ -39,12 +39,13 @@ from wan_cli.files.publish import (
     DownloadFailed,
     FinalizeHook,
     RetryableFailure,
-    VerifiedBody,
     publish,
     require_image,
     too_large,
 )
 from wan_cli.files.publish import SavedImage as SavedImage
+from wan_cli.files.sink import ImageSink
+from wan_cli.files.sink import PngText as PngText
 from wan_cli.units import human_bytes
 
 if TYPE_CHECKING:
@@ -76,16 +77,20 @@ def download_image(
     retries: int = 2,
     on_progress: ProgressHook | None = None,
     finalize: FinalizeHook | None = None,
+    png_text: PngText | None = None,
     cancel: threading.Event | None = None,
 ) -> SavedImage:
     """Download `url` into `directory` as `{stem}.{ext from magic bytes}` (or `{stem}-N.ext`).
 
     `on_progress(received, total or None)` is called as bytes arrive (and with 0 when an
     attempt starts). `finalize(temp_path, mime)` may rewrite the complete file before it is
-    published. Failed attempts are retried `retries` times from zero: connection errors,
-    timeouts, 408/429/5xx (honouring Retry-After). Setting `cancel` stops between chunks.
+    published. `png_text` (instead of `finalize`) writes text chunks into a PNG as it arrives,
+    waiting for them at the end if they are not known yet. Failed attempts are retried
+    `retries` times from zero: connection errors, timeouts, 408/429/5xx (honouring
+    Retry-After). Setting `cancel` stops between chunks.
     """
     check_stem(stem)
+    _one_hook(finalize, png_text)
     problem = url_problem(url)
     if problem is not None:
         return SavedImage.failed(index, url, problem)
@@ -96,13 +101,14 @@ def download_image(
             index, url, f"cannot create {directory}: {error.strerror or error}"
         )
     waiter = cancel or threading.Event()
+    hooks = (finalize, png_text)
     attempt = 0
     while True:
         if waiter.is_set():
             return SavedImage.failed(index, url, "cancelled")
         try:
             return _attempt(
-                client, url, directory, stem, index, max_bytes, on_progress, finalize, waiter
+                client, url, directory, stem, index, max_bytes, on_progress, hooks, waiter
             )
         except RetryableFailure as error:
             if attempt >= retries:
@@ -127,14 +133,16 @@ def save_inline(
     index: int,
     max_bytes: int = MAX_DOWNLOAD_BYTES,
     finalize: FinalizeHook | None = None,
+    png_text: PngText | None = None,
     cancel: threading.Event | None = None,
 ) -> SavedImage:
     """Save an image that came inside the answer (base64) with a download's checks and naming.
 
     Its size, told by the base64's length, is checked against `max_bytes` before anything is
     decoded; then it is decoded slice by slice straight into the temp file (never held whole
-    as bytes next to its text)."""
+    as bytes next to its text). `finalize` and `png_text` as for `download_image`."""
     check_stem(stem)
+    _one_hook(finalize, png_text)
     size = data.decoded_size()
     if size > max_bytes:
         return SavedImage.failed(index, None, too_large(size, max_bytes))
@@ -147,8 +155,9 @@ def save_inline(
         )
     try:
         with os.fdopen(fd, "wb") as fh:
-            body = _decode_into(data, fh, max_bytes, cancel or threading.Event())
-        return publish(tmp, directory, stem, index, None, body, finalize)
+            sink = ImageSink(fh, png_text)
+            body = sink.finish(_decode_into(data, sink, max_bytes, cancel or threading.Event()))
+        return publish(tmp, directory, stem, index, None, body, sink.finalize_hook(finalize))
     except DownloadFailed as error:
         remove_quietly(tmp)
         return SavedImage.failed(index, None, str(error))
@@ -161,10 +170,9 @@ def save_inline(
 
 
 def _decode_into(
-    data: InlineImage, fh: BinaryIO, max_bytes: int, cancel: threading.Event
-) -> VerifiedBody:
-    """Decode the base64 into `fh` slice by slice, verifying and hashing as it goes."""
-    digest = hashlib.sha256()
+    data: InlineImage, sink: ImageSink, max_bytes: int, cancel: threading.Event
+) -> str:
+    """Decode the base64 into `sink` slice by slice, verifying as it goes; returns the mime."""
     written = 0
     head = b""
     mime: str | None = None
@@ -179,13 +187,12 @@ def _decode_into(
                 head += chunk[: _SNIFF_BYTES - len(head)]
                 if len(head) >= _SNIFF_BYTES:
                     mime = require_image(head)
-            digest.update(chunk)
-            fh.write(chunk)
+            sink.write(chunk)
     except ValueError:  # binascii.Error too
         raise DownloadFailed("the image's base64 data is unreadable") from None
     if mime is None:
         mime = require_image(head)
-    return VerifiedBody(mime, digest.hexdigest(), written)
+    return mime
 
 
 def _attempt(
@@ -196,18 +203,22 @@ def _attempt(
     index: int,
     max_bytes: int,
     on_progress: ProgressHook | None,
-    finalize: FinalizeHook | None,
+    hooks: tuple[FinalizeHook | None, PngText | None],
     cancel: threading.Event,
 ) -> SavedImage:
-    """One try from zero, with a fresh temp file that is gone afterwards unless published."""
+    """One try from zero, with a fresh temp file (and PNG splicer) that is gone afterwards
+    unless published."""
     try:
         fd, tmp = create_temp(directory, temp_prefix(stem))
     except OSError as error:
         raise DownloadFailed(f"cannot write in {directory}: {error.strerror or error}") from None
     try:
+        finalize, png_text = hooks
         with os.fdopen(fd, "wb") as fh:
-            body = _fetch(client, url, fh, max_bytes, on_progress, cancel)
-        return publish(tmp, directory, stem, index, url, body, finalize)
+            sink = ImageSink(fh, png_text)
+            # The connection is closed before the sink may wait for the PNG text.
+            body = sink.finish(_fetch(client, url, sink, max_bytes, on_progress, cancel))
+        return publish(tmp, directory, stem, index, url, body, sink.finalize_hook(finalize))
     except OSError as error:
         remove_quietly(tmp)
         raise DownloadFailed(f"could not save: {error.strerror or error}") from None
@@ -219,15 +230,14 @@ def _attempt(
 def _fetch(
     client: httpx.Client,
     url: str,
-    fh: BinaryIO,
+    sink: ImageSink,
     max_bytes: int,
     on_progress: ProgressHook | None,
     cancel: threading.Event,
-) -> VerifiedBody:
-    """Stream the body into `fh`, verifying and hashing as it goes."""
+) -> str:
+    """Stream the body into `sink`, verifying as it goes; returns the mime."""
     import httpx
 
-    digest = hashlib.sha256()
     received = 0
     total: int | None = None
     current: httpx.Response | None = None
@@ -250,8 +260,7 @@ def _fetch(
                     head += chunk
                     if len(head) >= _SNIFF_BYTES:
                         mime = require_image(head)
-                digest.update(chunk)
-                fh.write(chunk)
+                sink.write(chunk)
                 if on_progress is not None:
                     on_progress(received, total)
             if cancel.is_set():
@@ -260,7 +269,7 @@ def _fetch(
                 mime = require_image(head)
             if total is not None and response.num_bytes_downloaded != total:
                 raise RetryableFailure(_cut_short(response.num_bytes_downloaded, total))
-            return VerifiedBody(mime, digest.hexdigest(), received)
+            return mime
     except RefusedURL as error:
         raise DownloadFailed(str(error)) from None
     except httpx.TooManyRedirects:
@@ -299,6 +308,11 @@ def _check_response(response: httpx.Response, max_bytes: int) -> int | None:
 
 
 # -- small helpers -------------------------------------------------------------------------
+
+
+def _one_hook(finalize: FinalizeHook | None, png_text: PngText | None) -> None:
+    if finalize is not None and png_text is not None:
+        raise ValueError("give a finalize hook or PNG text, not both")
 
 
 def _content_length(response: httpx.Response) -> int | None:

@@ -3,6 +3,7 @@
 Stdlib only. The metadata is built from plain values so this module depends on no other part of
 `wan`. PNG text chunks are inserted by copying the file chunk by chunk in fixed-size blocks: the
 pixels (IDAT) are never decoded or re-encoded, and memory use does not grow with the image.
+(A download writes them as it saves the image instead: `png_stream`; this copy is its fallback.)
 """
 
 from __future__ import annotations
@@ -21,17 +22,16 @@ from urllib.parse import urlsplit, urlunsplit
 from wan_cli import __version__
 from wan_cli.files.fs import remove_quietly
 from wan_cli.files.naming import create_temp
+from wan_cli.files.png_stream import MAX_TEXT_CHUNK as _MAX_TEXT_CHUNK
+from wan_cli.files.png_stream import PNG_SIGNATURE as PNG_SIGNATURE
+from wan_cli.files.png_stream import TEXT_CHUNKS as _TEXT_CHUNKS
+from wan_cli.files.png_stream import chunk_header, text_chunks, text_keyword
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 METADATA_SCHEMA = 1
 # The iTXt keyword holding the full JSON metadata.
 METADATA_KEYWORD = "wan"
 
-_TEXT_CHUNKS = frozenset({b"tEXt", b"zTXt", b"iTXt"})
 _BLOCK = 64 * 1024
-# Text chunks larger than this are copied without being inspected (constant memory).
-_MAX_TEXT_CHUNK = 4 * 1024 * 1024
-_MAX_CHUNK_LENGTH = 2**31 - 1
 # Parameter names that must never be recorded, should a caller pass them by mistake.
 _SECRET_KEYS = frozenset({"api_key", "apikey", "api-key", "authorization", "key"})
 
@@ -196,8 +196,7 @@ def embed_png_text(path: Path, entries: Mapping[str, str]) -> tuple[str, int]:
     every other chunk is copied byte for byte, its CRC checked on the way. Raises ValueError
     for a file that is not a well-formed PNG; the original is then left untouched.
     """
-    new_chunks = [_make_itxt(keyword, text) for keyword, text in entries.items()]
-    replaced = {keyword.encode("latin-1") for keyword in entries}
+    new_chunks, replaced = text_chunks(entries)
     fd, tmp = create_temp(path.parent, f".{path.name}.embed-")
     try:
         with open(path, "rb") as src, os.fdopen(fd, "wb") as out:
@@ -209,15 +208,14 @@ def embed_png_text(path: Path, entries: Mapping[str, str]) -> tuple[str, int]:
             if ctype != b"IHDR" or length != 13:
                 raise ValueError("not a PNG file (IHDR is not the first chunk)")
             _copy_chunk(src, dst, length, ctype)
-            for chunk in new_chunks:
-                dst.write(chunk)
+            dst.write(new_chunks)
             while ctype != b"IEND":
                 length, ctype = _read_header(src)
                 if ctype in _TEXT_CHUNKS and length <= _MAX_TEXT_CHUNK:
                     data = _read_exact(src, length)
                     crc = _read_exact(src, 4)
                     _check_crc(ctype, data, crc)
-                    if data.split(b"\x00", 1)[0] in replaced:
+                    if text_keyword(data) in replaced:
                         continue
                     dst.write(struct.pack(">I", length) + ctype + data + crc)
                 else:
@@ -293,32 +291,6 @@ class _Measured:
         return self._out.write(data)
 
 
-def _make_itxt(keyword: str, text: str) -> bytes:
-    # iTXt: keyword NUL, compression flag 0, method 0, language tag NUL, translated keyword NUL.
-    _check_keyword(keyword)
-    data = keyword.encode("latin-1") + b"\x00\x00\x00\x00\x00" + text.encode("utf-8")
-    return _chunk(b"iTXt", data)
-
-
-def _check_keyword(keyword: str) -> None:
-    """PNG keywords: 1-79 printable Latin-1 characters, no leading, trailing or double spaces."""
-    try:
-        raw = keyword.encode("latin-1")
-    except UnicodeEncodeError:
-        raise ValueError(f"PNG keyword must be Latin-1: {keyword!r}") from None
-    if not 1 <= len(raw) <= 79:
-        raise ValueError(f"PNG keyword must be 1-79 characters: {keyword!r}")
-    if any(b < 32 or 126 < b < 161 for b in raw):
-        raise ValueError(f"PNG keyword has a non-printable character: {keyword!r}")
-    if keyword != keyword.strip() or "  " in keyword:
-        raise ValueError(f"PNG keyword has leading, trailing or double spaces: {keyword!r}")
-
-
-def _chunk(ctype: bytes, data: bytes) -> bytes:
-    crc = zlib.crc32(data, zlib.crc32(ctype))
-    return struct.pack(">I", len(data)) + ctype + data + struct.pack(">I", crc)
-
-
 def _parse_text_chunk(ctype: bytes, data: bytes) -> tuple[str, str]:
     keyword_raw, _, rest = data.partition(b"\x00")
     keyword = keyword_raw.decode("latin-1")
@@ -341,10 +313,7 @@ def _read_header(fh: IO[bytes]) -> tuple[int, bytes]:
     header = fh.read(8)
     if len(header) < 8:
         raise ValueError("truncated PNG (no IEND chunk)")
-    length, ctype = struct.unpack(">I4s", header)
-    if length > _MAX_CHUNK_LENGTH or not ctype.isalpha() or not ctype.isascii():
-        raise ValueError("corrupt PNG chunk header")
-    return int(length), bytes(ctype)
+    return chunk_header(header)
 
 
 def _read_exact(fh: IO[bytes], n: int) -> bytes:

@@ -1,12 +1,11 @@
-"""Saving one image of a run: download (or decode) it under its name, then its provenance
-(PNG text chunks once the answer is over, a sidecar JSON) and its history row."""
+"""Saving one image of a run: download (or decode) it under its name with its provenance (PNG
+text chunks, written as it arrives once the answer is over), then a sidecar JSON and its
+history row."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -14,6 +13,7 @@ if TYPE_CHECKING:
 
     from wan_cli.api.events import ImageRef
     from wan_cli.files.download import SavedImage
+    from wan_cli.files.sink import PngText
     from wan_cli.run.model import Job, RunConfig, RunRecord
     from wan_cli.ui.render import View
 
@@ -34,9 +34,7 @@ def save_image(
         stem = f"{job.name}-{image.index + 1}"
     else:
         stem = image_stem(job.prompt, record.created, image.index + 1)
-    finalize = None
-    if config.metadata:
-        finalize = _png_embedder(record, config, job, image)
+    png_text = _png_text(record, config, job, image) if config.metadata else None
 
     def progress(done: int, total: int | None) -> None:
         view.download_progress(image.index, done, total)
@@ -48,7 +46,7 @@ def save_image(
             stem=stem,
             index=image.index,
             max_bytes=config.max_download_bytes,
-            finalize=finalize,
+            png_text=png_text,
             cancel=cancel,
         )
     else:
@@ -61,7 +59,7 @@ def save_image(
             max_bytes=config.max_download_bytes,
             retries=config.retries,
             on_progress=progress,
-            finalize=finalize,
+            png_text=png_text,
             cancel=cancel,
         )
     if saved.error is None and saved.path is not None and config.metadata:
@@ -97,14 +95,22 @@ def _metadata(record: RunRecord, config: RunConfig, job: Job, image: ImageRef) -
     )
 
 
-def _png_embedder(
-    record: RunRecord, config: RunConfig, job: Job, image: ImageRef
-) -> Callable[[Path, str], tuple[str, int] | None]:
-    def embed(path: Path, mime: str) -> tuple[str, int] | None:
-        from wan_cli.files.provenance import make_png_embedder, png_text_entries
+def _png_text(record: RunRecord, config: RunConfig, job: Job, image: ImageRef) -> PngText:
+    """The image's PNG text: its provenance wants the whole run, so it is known once the answer
+    is over. The download asks for it as the bytes arrive and waits for it at the end."""
+    from wan_cli.files.sink import PngText
 
-        record.answer_over.wait()  # the image is downloaded; its provenance wants the whole run
-        meta = _metadata(record, config, job, image)
-        return make_png_embedder(png_text_entries(meta))(path, mime)
+    known: list[dict[str, str]] = []  # built once, by the image's own download thread
 
-    return embed
+    def wait() -> dict[str, str]:
+        from wan_cli.files.provenance import png_text_entries
+
+        record.answer_over.wait()
+        if not known:
+            known.append(png_text_entries(_metadata(record, config, job, image)))
+        return known[0]
+
+    def ready() -> dict[str, str] | None:
+        return wait() if record.answer_over.is_set() else None
+
+    return PngText(ready, wait)
