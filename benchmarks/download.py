@@ -4,13 +4,14 @@
 A loopback server (tests/fakeapi.py, `Reply.file`) serves two well-formed PNGs: 1 MB and 500 MB
 (signature, IHDR, one IDAT of zeros with a correct CRC, IEND; the big one is a sparse file).
 Each is saved by a fresh child process the way `wan` saves an image: `download.download_image`
-with the PNG metadata hook (`provenance.make_png_embedder`), so the bytes are streamed to a temp
-file, hashed on the way, copied once more to embed the text chunks, and published. The figure
+with the PNG text of a run (`sink.PngText`, here known from the start), so the bytes are streamed
+to a temp file with the text chunks spliced in after IHDR (`png_stream.PngSplicer`), hashed as
+they are written, synced and published. The figure
 is each child's own peak RSS; streaming means they differ by no more than a few chunks.
 
 Inline: a child holds a 100 MB PNG's base64 text (133 MB, as a parsed answer holds it; built
 with one allocation) and saves it as `wan` does: `events_from_json` then `download.save_inline`
-with the metadata hook. The image is decoded slice by slice straight into its temp file, so the
+with the PNG text. The image is decoded slice by slice straight into its temp file, so the
 figure is the text plus a few slices (before, the decoded bytes and an ASCII copy of the text
 were held too: +233 MB). For context, a whole `wan generate` answered with a 20 MB inline image
 (a whole JSON answer is refused over 32 MiB): reading and parsing the answer holds it about three
@@ -209,10 +210,10 @@ def run() -> list[Figure]:
 def child(url: str, size: int, directory: Path) -> None:
     """Save `url` as `wan` would and print a JSON report (run in a fresh process)."""
     from wan_cli.files.download import download_image, make_download_client
-    from wan_cli.files.provenance import make_png_embedder
+    from wan_cli.files.sink import PngText
 
     client = make_download_client(timeout=120.0, proxy_env_ok=False)
-    finalize = make_png_embedder({"prompt": "benchmark", "model": "wan2.6-image"})
+    png_text = PngText.known({"prompt": "benchmark", "model": "wan2.6-image"})
     baseline = self_peak_rss()
     started = time.perf_counter()
     with client:
@@ -223,7 +224,7 @@ def child(url: str, size: int, directory: Path) -> None:
             stem="benchmark",
             index=0,
             max_bytes=size + MB,
-            finalize=finalize,
+            png_text=png_text,
         )
     report = {
         "ok": saved.ok,
@@ -237,10 +238,10 @@ def child(url: str, size: int, directory: Path) -> None:
 
 def inline_child(size: int, directory: Path) -> None:
     """Save a `size`-byte inline PNG as `wan` would (from an answer already parsed, with the
-    metadata hook) and print a JSON report (run in a fresh process)."""
+    PNG text) and print a JSON report (run in a fresh process)."""
     from wan_cli.api.events import ImageRef, events_from_json
     from wan_cli.files.download import save_inline
-    from wan_cli.files.provenance import make_png_embedder
+    from wan_cli.files.sink import PngText
 
     text = inline_text(size)
     baseline = self_peak_rss()  # the text, as the parsed answer holds it
@@ -255,7 +256,7 @@ def inline_child(size: int, directory: Path) -> None:
         stem="benchmark",
         index=0,
         max_bytes=size + MB,
-        finalize=make_png_embedder({"prompt": "benchmark", "model": "wan2.6-image"}),
+        png_text=PngText.known({"prompt": "benchmark", "model": "wan2.6-image"}),
     )
     report = {
         "ok": saved.ok,
