@@ -274,6 +274,42 @@ def test_ctrl_c_while_history_waits_for_a_lock_acts_at_once(
     assert stdout == ""
 
 
+_LOST_WAKEUP = """
+import _thread, signal, sys, threading
+from wan_cli import signals
+signals.install()
+lock = threading.Lock()
+lock.acquire()
+def take_the_signal_in_c():  # a thread not made deaf: the signal's C handler runs here
+    signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+_thread.start_new_thread(take_the_signal_in_c, ())
+try:
+    lock.acquire(timeout=float(sys.argv[1]))  # the main thread, already blocked
+except KeyboardInterrupt:
+    print("interrupted")
+else:
+    print("slept through it")
+"""
+
+
+@pytest.mark.regression(
+    "a Ctrl-C that landed just before the main thread blocked was taken in C and lost: the run "
+    "went on until its download ended (seen on a loaded machine, 1 run in ~20)"
+)
+def test_a_signal_taken_in_c_still_wakes_the_blocked_main_thread() -> None:
+    # The lost wakeup, made certain: the signal's C handler runs on another thread while the
+    # main thread waits on a lock, so nothing interrupts the wait. The watchdog must.
+    import subprocess
+    import sys
+
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", _LOST_WAKEUP, "30"], capture_output=True, text=True, timeout=60
+    )
+    assert (done.stdout.strip(), done.returncode) == ("interrupted", 0), done.stderr
+    assert time.monotonic() - started < 20, "woken only when the wait ended"
+
+
 # -- the parts: a run's cancel, its deadline, its reads ------------------------------------------
 
 
