@@ -413,6 +413,20 @@ def test_status_prints_the_state_or_the_document(fake_api: FakeAPI, run_cli: Run
     assert [r.method for r in fake_api.requests] == ["GET", "GET"]
 
 
+@pytest.mark.regression(
+    "`wan task` said 'provider dashscope (from --provider)' when no one gave it"
+)
+def test_task_messages_say_the_provider_comes_from_wan_task(
+    fake_api: FakeAPI, run_cli: RunCli
+) -> None:
+    fake_api.add(POLL, Reply.json(doc("RUNNING")))
+    env = {**ENV, "WAN_BASE_URL": base(fake_api)}  # no provider beside it; DashScope's path
+    result = run_cli(["task", "status", TASK], env=env)
+    assert (result.exit_code, result.stdout) == (0, "RUNNING\n"), result.stderr
+    assert "used with provider dashscope (from wan task): it ends with /api/v1" in result.stderr
+    assert "--provider" not in result.stderr
+
+
 @pytest.mark.regression("task wait -o FILE polled (and waited) before refusing the folder")
 def test_task_wait_into_a_file_is_refused_before_waiting(
     fake_api: FakeAPI, run_cli: RunCli, tmp_path: Path

@@ -81,9 +81,15 @@ def _flag_origin(key: str, value: object) -> str:
 
 
 def resolve(
-    flags: Mapping[str, object | None], env: Mapping[str, str], config: ConfigFile
+    flags: Mapping[str, object | None],
+    env: Mapping[str, str],
+    config: ConfigFile,
+    origins: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Pure resolution: flag > env > profile > [default] > built-in, with notes on shadowing."""
+    """Pure resolution: flag > env > profile > [default] > built-in, with notes on shadowing.
+
+    `origins` names where a flag-layer value came from when it is not a flag the user typed
+    (`wan task` sets the provider itself): messages then say so instead of `--provider`."""
     flag_values, profile_flag = _flag_values(flags)
     profile_source = choose_profile(profile_flag, env, config)
     profile = check_profile_exists(profile_source, config)
@@ -110,7 +116,8 @@ def resolve(
         env_raw = _env_value(env, env_name) if env_name else None
         if key in flag_values:
             value = checked(key, flag_values[key], f"--{key}", UsageError)
-            sources[key] = Sourced(value, "flag", _flag_origin(key, value))
+            origin = (origins or {}).get(key) or _flag_origin(key, value)
+            sources[key] = Sourced(value, "flag", origin)
         elif env_name and env_raw is not None:
             value = checked(key, env_raw, f"environment variable {env_name}", ConfigError)
             sources[key] = Sourced(value, "env", env_name)
@@ -216,15 +223,18 @@ def _resolve_base_url(
 
 
 def resolve_settings(
-    flags: Mapping[str, object | None], env: Mapping[str, str] | None = None
+    flags: Mapping[str, object | None],
+    env: Mapping[str, str] | None = None,
+    origins: Mapping[str, str] | None = None,
 ) -> Settings:
     """Effective settings for a run.
 
     `flags` maps setting names (CLI spelling `api-key` or `api_key`) and "profile" to the
-    command line's values; None means "not given". `env` defaults to `os.environ`.
+    command line's values; None means "not given". `env` defaults to `os.environ`. `origins`
+    as for `resolve`.
     """
     env = os.environ if env is None else env
-    return resolve(flags, env, load_config(config_path(env)))
+    return resolve(flags, env, load_config(config_path(env)), origins)
 
 
 def require_api_key(settings: Settings) -> str:

@@ -64,6 +64,7 @@ def open_session(flags: TaskFlags, task_id: str) -> Iterator[TaskSession]:
             "profile": flags.profile,
         },
         dict(os.environ),
+        origins={"provider": "wan task (only DashScope runs tasks)"},
     )
     show_notes(settings, out)
     if flags.api_key is not None:
