@@ -113,6 +113,10 @@ def test_a_batch_killed_mid_answer_is_resumed_from_history_without_paying_twice(
     process = spawn_wan(args, env=ENV)
     urls = "SELECT count(*) FROM images WHERE url IS NOT NULL"
     wait_until(lambda: history_count(isolated_env.history, urls) == lines, "8 image URLs")
+    # Every download has its first (stalled) reply: a temp file alone is made before the GET,
+    # and a kill in between would leave that reply to stall the resumed run's download.
+    for i in range(lines):
+        fake_api.wait_bytes_sent(f"/img/{i}.png", 16, timeout=20)
     wait_until(lambda: len(part_files(out)) == lines, "8 partial downloads")
     process.kill()  # SIGKILL: nothing is cleaned up, no manifest record is written
     process.communicate(timeout=10)
