@@ -139,6 +139,29 @@ def test_no_deadline_with_zero(
     assert refused.returncode == 2 and "deadline" in refused.stderr
 
 
+@pytest.mark.regression(
+    "a retry sent on the kept-alive connection, to a server silent before its headers, "
+    "outlived its deadline: nothing knew that connection's socket, so --timeout was waited out"
+)
+def test_a_retry_silent_before_its_headers_ends_at_the_deadline(
+    fake_api: FakeAPI, run_wan_subprocess: RunWan, tmp_path: Path
+) -> None:
+    busy = {"code": "ServiceUnavailable", "message": "busy"}
+    fake_api.add(
+        API,
+        Reply.json(busy, status=503, headers={"Retry-After": "0"}),
+        Reply.sse([sse_chunk(image=fake_api.image_url(), finish="stop")], delay=30),
+    )
+    started = time.monotonic()
+    argv = [*args(fake_api, tmp_path), "--deadline", "2", "--timeout", "40"]
+    done = run_wan_subprocess(argv, env=ENV, timeout=50)
+    elapsed = time.monotonic() - started
+    assert done.returncode == 6, done.stderr
+    assert "deadline of 2 s" in done.stderr, done.stderr
+    assert elapsed < 20, f"{elapsed:.1f} s: the read outlived the deadline"
+    assert len(fake_api.requests_to(API)) == 2
+
+
 @pytest.mark.regression("a deadline must end its own batch line only, not the lines beside it")
 def test_a_batch_line_passing_its_deadline_ends_alone(
     fake_api: FakeAPI, run_wan_subprocess: RunWan, tmp_path: Path

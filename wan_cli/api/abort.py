@@ -9,6 +9,11 @@ Two scopes, both fed by one trace installed on a client (`abortable`):
   sockets its own requests read from, and `ReadScope.abort` shuts those only (a run's
   deadline: the lines of a batch share clients, and another line's reads must go on). A
   socket leaves the scope when its response is closed (the connection may then serve others).
+
+`wan`'s own clients keep no connection alive (`api.client.NO_KEEPALIVE`): every request
+connects, so its socket is in its scope from the start. On a reused connection the socket is
+known only once the headers came back (`note_reused`), and a server silent before them could
+not be cut short.
 """
 
 from __future__ import annotations

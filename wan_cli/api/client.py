@@ -89,12 +89,21 @@ def check_api_key(api_key: str) -> str:
     return api_key
 
 
+# Every request opens its own connection. A run's deadline ends its reads by shutting down the
+# sockets its requests connected (`api.abort`); a kept-alive connection reused by a retry, or
+# by a batch's next line, was connected by another request, and its socket was known only once
+# headers came back, so a server silent before its headers outlived the deadline (until
+# --timeout). A connection costs a handshake, next to a generation that takes seconds.
+NO_KEEPALIVE = 0
+
+
 def make_api_client(timeout: float) -> httpx.Client:
     """One client per run: proxies from the environment, our User-Agent, no redirects, and
     only the encodings `intake` decodes itself (with a bound on the decompressed size).
 
     Redirects are not followed so the Authorization header can never be carried to another host.
     TLS certificates are loaded on the first https connection (`tls`), shared by every client.
+    Connections are not kept alive (`NO_KEEPALIVE`).
     """
     import httpx
 
@@ -107,6 +116,7 @@ def make_api_client(timeout: float) -> httpx.Client:
         follow_redirects=False,
         trust_env=True,
         verify=tls_context(trust_env=True),
+        limits=httpx.Limits(max_keepalive_connections=NO_KEEPALIVE),
     )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from wan_cli.api.abort import abortable as abortable
-from wan_cli.api.client import CONNECT_TIMEOUT, USER_AGENT
+from wan_cli.api.client import CONNECT_TIMEOUT, NO_KEEPALIVE, USER_AGENT
 
 if TYPE_CHECKING:
     import httpx
@@ -41,6 +41,8 @@ def make_download_client(timeout: float, proxy_env_ok: bool = True) -> httpx.Cli
         max_redirects=MAX_REDIRECTS,
         trust_env=proxy_env_ok,
         verify=tls_context(trust_env=proxy_env_ok),
+        # Each download on its own connection, so a run's deadline can end it (`NO_KEEPALIVE`).
+        limits=httpx.Limits(max_keepalive_connections=NO_KEEPALIVE),
         event_hooks={"request": [_guard_request]},
     )
 
