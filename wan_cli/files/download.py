@@ -156,7 +156,8 @@ def save_inline(
     try:
         with os.fdopen(fd, "wb") as fh:
             sink = ImageSink(fh, png_text)
-            body = sink.finish(_decode_into(data, sink, max_bytes, cancel or threading.Event()))
+            arriving = _Arriving(sink, max_bytes, cancel or threading.Event())
+            body = sink.finish(_decode_into(data, arriving))
         return publish(tmp, directory, stem, index, None, body, sink.finalize_hook(finalize))
     except DownloadFailed as error:
         remove_quietly(tmp)
@@ -169,30 +170,44 @@ def save_inline(
         raise
 
 
-def _decode_into(
-    data: InlineImage, sink: ImageSink, max_bytes: int, cancel: threading.Event
-) -> str:
-    """Decode the base64 into `sink` slice by slice, verifying as it goes; returns the mime."""
-    written = 0
-    head = b""
-    mime: str | None = None
+class _Arriving:
+    """An image body as it arrives, downloaded or decoded: each chunk is checked (cancelled?
+    past the size cap? an image, by its first bytes?) before it goes to the sink."""
+
+    def __init__(self, sink: ImageSink, max_bytes: int, cancel: threading.Event) -> None:
+        self.sink = sink
+        self.max_bytes = max_bytes
+        self.cancel = cancel
+        self.received = 0
+        self._head = b""
+        self._mime: str | None = None
+
+    def take(self, chunk: bytes) -> None:
+        if self.cancel.is_set():
+            raise DownloadFailed("cancelled")
+        self.received += len(chunk)
+        if self.received > self.max_bytes:
+            raise DownloadFailed(f"too large: more than {human_bytes(self.max_bytes)}")
+        if self._mime is None:  # the whole first chunk: what an error shows may start later
+            self._head += chunk
+            if len(self._head) >= _SNIFF_BYTES:
+                self._mime = require_image(self._head)
+        self.sink.write(chunk)
+
+    def mime(self) -> str:
+        """The image's type, once the whole body came (a body shorter than the sniffed bytes
+        is judged on what there is)."""
+        return self._mime if self._mime is not None else require_image(self._head)
+
+
+def _decode_into(data: InlineImage, arriving: _Arriving) -> str:
+    """Decode the base64 into the sink slice by slice, verifying as it goes; returns the mime."""
     try:
         for chunk in data.chunks():
-            if cancel.is_set():
-                raise DownloadFailed("cancelled")
-            written += len(chunk)
-            if written > max_bytes:
-                raise DownloadFailed(f"too large: more than {human_bytes(max_bytes)}")
-            if mime is None:
-                head += chunk[: _SNIFF_BYTES - len(head)]
-                if len(head) >= _SNIFF_BYTES:
-                    mime = require_image(head)
-            sink.write(chunk)
+            arriving.take(chunk)
     except ValueError:  # binascii.Error too
         raise DownloadFailed("the image's base64 data is unreadable") from None
-    if mime is None:
-        mime = require_image(head)
-    return mime
+    return arriving.mime()
 
 
 def _attempt(
@@ -217,7 +232,8 @@ def _attempt(
         with os.fdopen(fd, "wb") as fh:
             sink = ImageSink(fh, png_text)
             # The connection is closed before the sink may wait for the PNG text.
-            body = sink.finish(_fetch(client, url, sink, max_bytes, on_progress, cancel))
+            arriving = _Arriving(sink, max_bytes, cancel)
+            body = sink.finish(_fetch(client, url, arriving, on_progress))
         return publish(tmp, directory, stem, index, url, body, sink.finalize_hook(finalize))
     except OSError as error:
         remove_quietly(tmp)
@@ -230,43 +246,28 @@ def _attempt(
 def _fetch(
     client: httpx.Client,
     url: str,
-    sink: ImageSink,
-    max_bytes: int,
+    arriving: _Arriving,
     on_progress: ProgressHook | None,
-    cancel: threading.Event,
 ) -> str:
-    """Stream the body into `sink`, verifying as it goes; returns the mime."""
+    """Stream the body into the sink, verifying as it goes; returns the mime."""
     import httpx
 
-    received = 0
     total: int | None = None
     current: httpx.Response | None = None
     try:
         with client.stream("GET", url) as response:
             current = response
-            total = _check_response(response, max_bytes)
+            total = _check_response(response, arriving.max_bytes)
             if on_progress is not None:
                 on_progress(0, total)
-            head = b""
-            mime: str | None = None
             # Chunks as they arrive (at most httpcore's 64 KiB reads): memory stays flat.
             for chunk in response.iter_bytes():
-                if cancel.is_set():
-                    raise DownloadFailed("cancelled")
-                received += len(chunk)
-                if received > max_bytes:
-                    raise DownloadFailed(f"too large: more than {human_bytes(max_bytes)}")
-                if mime is None:
-                    head += chunk
-                    if len(head) >= _SNIFF_BYTES:
-                        mime = require_image(head)
-                sink.write(chunk)
+                arriving.take(chunk)
                 if on_progress is not None:
-                    on_progress(received, total)
-            if cancel.is_set():
+                    on_progress(arriving.received, total)
+            if arriving.cancel.is_set():
                 raise DownloadFailed("cancelled")
-            if mime is None:
-                mime = require_image(head)
+            mime = arriving.mime()
             if total is not None and response.num_bytes_downloaded != total:
                 raise RetryableFailure(_cut_short(response.num_bytes_downloaded, total))
             return mime
@@ -278,7 +279,7 @@ def _fetch(
         raise RetryableFailure("timed out (raise --timeout?)") from None
     except httpx.RemoteProtocolError as error:
         if total is not None:
-            got = current.num_bytes_downloaded if current is not None else received
+            got = current.num_bytes_downloaded if current is not None else arriving.received
             raise RetryableFailure(_cut_short(got, total)) from None
         raise RetryableFailure(f"the connection broke: {error}") from None
     except httpx.UnsupportedProtocol as error:
