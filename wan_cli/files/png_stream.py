@@ -1,7 +1,7 @@
 """PNG text chunks written while the image is being saved: an incremental chunk splicer, and the
 chunk helpers it shares with `provenance` (which copies a finished file instead).
 
-Pure: no I/O, stdlib only. `PngSplicer` is fed the original bytes in pieces split anywhere and
+Pure: no I/O. `PngSplicer` is fed the original bytes in pieces split anywhere and
 hands back the bytes to write: the same PNG with one iTXt chunk per entry right after IHDR and
 the older text chunks with those keywords left out. Every chunk's CRC is checked as it passes
 (incrementally: a big IDAT costs no memory). The entries may come later than the first bytes (a
@@ -21,7 +21,8 @@ import zlib
 from collections import deque
 from collections.abc import Mapping
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+from wan_cli.files.sniff import PNG_SIGNATURE
+
 TEXT_CHUNKS = frozenset({b"tEXt", b"zTXt", b"iTXt"})
 # Text chunks larger than this are passed on without being inspected (constant memory).
 MAX_TEXT_CHUNK = 4 * 1024 * 1024

@@ -23,9 +23,9 @@ from wan_cli import __version__
 from wan_cli.files.fs import remove_quietly
 from wan_cli.files.naming import create_temp
 from wan_cli.files.png_stream import MAX_TEXT_CHUNK as _MAX_TEXT_CHUNK
-from wan_cli.files.png_stream import PNG_SIGNATURE as PNG_SIGNATURE
 from wan_cli.files.png_stream import TEXT_CHUNKS as _TEXT_CHUNKS
 from wan_cli.files.png_stream import chunk_header, text_chunks, text_keyword
+from wan_cli.files.sniff import PNG_SIGNATURE
 
 METADATA_SCHEMA = 1
 # The iTXt keyword holding the full JSON metadata.

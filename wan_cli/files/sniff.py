@@ -7,6 +7,7 @@ from __future__ import annotations
 import struct
 from typing import BinaryIO
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # JPEG start-of-frame markers (those that carry the dimensions).
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 # Known DIB header sizes: a file starting with "BM" and none of these is not a bitmap.
@@ -16,7 +17,7 @@ _BMP_DIB_SIZES = frozenset({12, 40, 52, 56, 64, 108, 124})
 def sniff_image(head: bytes) -> tuple[str, int | None, int | None] | None:
     """(mime, width, height) from an image's first bytes, or None when it is not a format the
     service accepts. Width/height are None when the header does not tell them cheaply."""
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+    if head.startswith(PNG_SIGNATURE):
         if len(head) >= 24 and head[12:16] == b"IHDR":
             width, height = struct.unpack(">II", head[16:24])
             return "image/png", width, height
@@ -106,7 +107,6 @@ def image_dimensions(head: bytes, mime: str) -> tuple[int | None, int | None]:
 
 # The last chunk of every PNG: length 0, "IEND", its CRC.
 _PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Encoders write IDAT in 8-64 KiB chunks: a 200 MB PNG has a few tens of thousands. A file with
 # more is not judged (walking it would take seconds), rather than refused.
 _MAX_PNG_CHUNKS = 200_000
@@ -145,10 +145,10 @@ def truncation(fh: BinaryIO, size: int, mime: str) -> str | None:
 
 
 def _png_truncation(fh: BinaryIO, size: int) -> str | None:
-    if size >= len(_PNG_SIGNATURE) + len(_PNG_IEND) and _tail(fh, size, 12) == _PNG_IEND:
+    if size >= len(PNG_SIGNATURE) + len(_PNG_IEND) and _tail(fh, size, 12) == _PNG_IEND:
         return None  # the usual case: IEND is the last thing in the file
     # Bytes after IEND are tolerated (some tools append data): walk the chunks to find it.
-    position = len(_PNG_SIGNATURE)
+    position = len(PNG_SIGNATURE)
     for _ in range(_MAX_PNG_CHUNKS):
         fh.seek(position)
         header = fh.read(8)

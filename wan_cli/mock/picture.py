@@ -12,6 +12,9 @@ import hashlib
 import struct
 import zlib
 
+from wan_cli.files.png_stream import chunk
+from wan_cli.files.sniff import PNG_SIGNATURE
+
 # The number of vertical colour steps: enough for a smooth look, few enough to draw quickly.
 _BANDS = 24
 
@@ -51,14 +54,9 @@ def draw_png(width: int, height: int, seed: str) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"".join(
         (
-            b"\x89PNG\r\n\x1a\n",
-            _chunk(b"IHDR", header),
-            _chunk(b"IDAT", b"".join(chunks)),
-            _chunk(b"IEND", b""),
+            PNG_SIGNATURE,
+            chunk(b"IHDR", header),
+            chunk(b"IDAT", b"".join(chunks)),
+            chunk(b"IEND", b""),
         )
     )
-
-
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    body = kind + data
-    return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))

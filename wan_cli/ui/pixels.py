@@ -13,6 +13,9 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from wan_cli.files.png_stream import chunk
+from wan_cli.files.sniff import PNG_SIGNATURE
+
 # Raw payloads up to this size are sent uncompressed (see the module docstring).
 COMPRESS_ABOVE = 64 * 1024
 # Kitty wants base64 payloads in chunks of at most 4096 bytes.
@@ -73,17 +76,7 @@ def encode_png(pixels: Pixels) -> bytes:
     )
     idat = zlib.compress(raw, 6) if len(raw) > COMPRESS_ABOVE else _stored_zlib(raw)
     header = struct.pack(">IIBBBBB", pixels.width, pixels.height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + _png_chunk(b"IHDR", header)
-        + _png_chunk(b"IDAT", idat)
-        + _png_chunk(b"IEND", b"")
-    )
-
-
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    crc = zlib.crc32(data, zlib.crc32(kind))
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+    return PNG_SIGNATURE + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
 def _stored_zlib(data: bytes) -> bytes:

@@ -4,7 +4,6 @@ request id, or read from history."""
 from __future__ import annotations
 
 import json
-import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,15 +89,17 @@ def read_provenance(image: Path) -> dict[str, Any] | None:
 
 def png_size(image: Path) -> tuple[int, int] | None:
     """Width and height from a PNG's header (no decoding); None for anything else."""
+    from wan_cli.files.sniff import sniff_image
+
     try:
         with open(image, "rb") as fh:
             head = fh.read(24)
     except OSError:
         return None
-    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+    found = sniff_image(head)
+    if found is None or found[0] != "image/png" or found[1] is None or found[2] is None:
         return None
-    width, height = struct.unpack(">II", head[16:24])
-    return int(width), int(height)
+    return found[1], found[2]
 
 
 def find_images(directory: Path) -> list[Path]:
