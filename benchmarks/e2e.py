@@ -33,7 +33,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python benchmarks/e2e.py` works too
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.measure import MB, ChildRun, Figure, mb, median, ms, run_child
+from benchmarks.measure import MB, ChildRun, Figure, mb, median, ms, print_figures, run_child
 from benchmarks.startup import isolated_env, wan_command
 
 SECTION = "end to end"
@@ -182,11 +182,7 @@ def run(rounds: int = ROUNDS) -> list[Figure]:
 
 
 def main() -> int:
-    rows = run()
-    for row in rows:
-        verdict = "" if row.passed is None else ("PASS" if row.passed else "FAIL")
-        print(f"{row.name}: {row.value}  (goal {row.goal}) {verdict}".rstrip())
-    return 0 if all(row.passed is not False for row in rows) else 1
+    return print_figures(run())
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python benchmarks/hostile.py` works too
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.measure import MB, ChildRun, Figure, mb, run_child
+from benchmarks.measure import MB, ChildRun, Figure, mb, print_figures, run_child
 from benchmarks.startup import isolated_env, wan_command
 
 SECTION = "hostile"
@@ -99,11 +99,7 @@ def run() -> list[Figure]:
 
 
 def main() -> int:
-    rows = run()
-    for row in rows:
-        verdict = "" if row.passed is None else ("PASS" if row.passed else "FAIL")
-        print(f"{row.name}: {row.value}  (goal {row.goal}) {verdict}".rstrip())
-    return 0 if all(row.passed is not False for row in rows) else 1
+    return print_figures(run())
 
 
 if __name__ == "__main__":

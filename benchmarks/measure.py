@@ -33,6 +33,21 @@ class Figure:
     passed: bool | None  # None: no goal
 
 
+def result(figure: Figure) -> str:
+    """PASS, FAIL, or "" for a figure without a goal."""
+    if figure.passed is None:
+        return ""
+    return "PASS" if figure.passed else "FAIL"
+
+
+def print_figures(figures: Sequence[Figure]) -> int:
+    """A section run on its own (`python -m benchmarks.e2e`): one line per figure; the exit
+    status is 1 when a goal fails."""
+    for figure in figures:
+        print(f"{figure.name}: {figure.value}  (goal {figure.goal}) {result(figure)}".rstrip())
+    return 0 if all(figure.passed is not False for figure in figures) else 1
+
+
 @dataclass(frozen=True)
 class ChildRun:
     """One finished child process."""

@@ -35,6 +35,7 @@ from benchmarks.measure import (
     mb,
     median,
     ms,
+    print_figures,
     run_child,
     run_python_child,
 )
@@ -148,11 +149,7 @@ def child(base_url: str, paths: list[str]) -> None:
 
 
 def main() -> int:
-    rows = run()
-    for row in rows:
-        verdict = "" if row.passed is None else ("PASS" if row.passed else "FAIL")
-        print(f"{row.name}: {row.value}  (goal {row.goal}) {verdict}".rstrip())
-    return 0 if all(row.passed is not False for row in rows) else 1
+    return print_figures(run())
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python benchmarks/run.py` works too
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.measure import Figure
+from benchmarks.measure import Figure, result
 
 SECTIONS = ("startup", "e2e", "stream", "download", "refs", "batch", "history", "hostile")
 
@@ -72,12 +72,6 @@ def machine() -> str:
         f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs ({cpu}){memory}{load}; "
         f"Python {platform.python_version()}"
     )
-
-
-def result(figure: Figure) -> str:
-    if figure.passed is None:
-        return ""
-    return "PASS" if figure.passed else "FAIL"
 
 
 def table(figures: Sequence[Figure], *, markdown: bool) -> str:
