@@ -75,6 +75,9 @@ def install() -> None:
 def _start_watchdog() -> None:
     """The pipe the C handler writes each signal to, and the thread that makes sure the main
     thread takes it (see the module)."""
+    main = threading.main_thread().ident
+    if main is None:  # not started: cannot happen in the main thread, which calls this
+        return
     read_end, write_end = os.pipe()
     os.set_blocking(write_end, False)  # the C handler must never block
     try:
@@ -83,14 +86,13 @@ def _start_watchdog() -> None:
         os.close(read_end)
         os.close(write_end)
         return
-    main = threading.main_thread().ident
     watchdog = threading.Thread(
         target=_watch, args=(read_end, main), name="wan-signal-watchdog", daemon=True
     )
     watchdog.start()  # deaf, like every thread (`_start_threads_deaf`)
 
 
-def _watch(read_end: int, main: int | None) -> None:
+def _watch(read_end: int, main: int) -> None:
     stopping = {int(signum) for signum in _STOPPING}
     while True:
         try:
@@ -100,7 +102,7 @@ def _watch(read_end: int, main: int | None) -> None:
         if not arrived:
             return
         for signum in arrived:
-            if signum not in stopping or main is None:
+            if signum not in stopping:
                 continue
             # Until the main thread runs the handler, break whatever wait it is in.
             while not _state.handled.wait(_POKE_EVERY_S):
