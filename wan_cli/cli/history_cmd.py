@@ -21,7 +21,6 @@ from wan_cli.cli.history_common import (
     found,
     get_run,
     output,
-    reading,
     require_store,
 )
 from wan_cli.cli.history_rerun import rerun
@@ -72,7 +71,7 @@ def history(
     store = existing_store(out)
     runs = []
     if store is not None:
-        with reading(store):
+        with store.reading():
             runs = store.list_runs(limit=limit or None, search=search, failed=failed)
     if json_output:
         out.result_json([run.to_json() for run in runs])
@@ -166,7 +165,7 @@ def download(
     out = output()
     store = require_store(out)
     try:
-        with reading(store):
+        with store.reading():
             run = found(store.get_run(run_id), run_id)
             code = save_recorded_images(out, store, run, output_dir, no_metadata=no_metadata)
     except KeyboardInterrupt:
@@ -216,7 +215,7 @@ def clear(
     if store is None:
         out.info("history is empty")
         return
-    with reading(store):
+    with store.reading():
         count = store.count_runs(before=cutoff)
         what = plural(count, "run") + (f" created before {local_time(cutoff)}" if cutoff else "")
         if count == 0:

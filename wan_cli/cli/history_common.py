@@ -6,8 +6,6 @@ database error becomes one line (exit 2).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -62,23 +60,8 @@ def require_store(out: Output) -> Store:
 
 def get_run(out: Output, run_id: int) -> RunRow:
     store = require_store(out)
-    with reading(store):
+    with store.reading():
         return found(store.get_run(run_id), run_id)
-
-
-@contextmanager
-def reading(store: Store) -> Iterator[None]:
-    """Use the store, then close it; a database error becomes one line (exit 2)."""
-    import sqlite3
-
-    from wan_cli.errors import UsageError
-
-    try:
-        yield
-    except sqlite3.Error as error:
-        raise UsageError(f"cannot use history {store.path}: {error}") from None
-    finally:
-        store.close()
 
 
 def found(run: RunRow | None, run_id: int) -> RunRow:

@@ -4,7 +4,8 @@ lives, and opening it for a run (`open_store`, never fails) or for a command (`o
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,8 +42,22 @@ class Store(StoreWrites):
 
     The `record_*` methods (from `StoreWrites`) are for runs: they never raise; the first failure
     warns once (via `warn`) and turns history off for the rest of the process. Queries and
-    `delete_runs` are for the `wan history` commands and raise `sqlite3.Error`.
+    `delete_runs` are for the `wan history` commands and raise `sqlite3.Error`; `reading` turns
+    that into one line for them.
     """
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Use the store for one command (or one tool call), then close it; a database error
+        becomes `UsageError` (one line, exit 2)."""
+        import sqlite3
+
+        try:
+            yield
+        except sqlite3.Error as error:
+            raise UsageError(f"cannot use history {self.path}: {error}") from None
+        finally:
+            self.close()
 
     def list_runs(
         self, *, limit: int | None = 20, search: str | None = None, failed: bool = False

@@ -5,8 +5,6 @@ database is opened and closed by each call, in its worker thread."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +26,7 @@ def list_runs(session: Session, search: str | None, limit: int) -> Answer:
         store = _existing(session)
         runs = []
         if store is not None:
-            with _reading(store):
+            with store.reading():
                 runs = store.list_runs(limit=limit, search=search or None)
     except WanError as error:
         return error_answer(error)
@@ -46,7 +44,7 @@ def get_run(session: Session, run_id: int) -> Answer:
 
     try:
         store = _required(session)
-        with _reading(store):
+        with store.reading():
             run = _found(store, run_id)
     except WanError as error:
         return error_answer(error)
@@ -65,7 +63,7 @@ def save_run_images(session: Session, run_id: int) -> Answer:
     captured = Output(stdout=results, stderr=messages, fancy=False)
     try:
         store = _required(session)
-        with _reading(store):
+        with store.reading():
             run = _found(store, run_id)
             code = save_recorded_images(captured, store, run, None, no_metadata=False)
             run = _found(store, run_id)
@@ -127,16 +125,3 @@ def _required(session: Session) -> Store:
     if store is None:
         raise UsageError(f"no history yet ({history_path()} does not exist)")
     return store
-
-
-@contextmanager
-def _reading(store: Store) -> Iterator[None]:
-    """Use the store for one call, then close it; a database error becomes `UsageError`."""
-    import sqlite3
-
-    try:
-        yield
-    except sqlite3.Error as error:
-        raise UsageError(f"cannot use history {store.path}: {error}") from None
-    finally:
-        store.close()
